@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+"""Run a RAG agent on Llama Stack and see the whole run as ONE OpenTelemetry trace.
+
+The script ingests a folder of markdown documents into a Llama Stack vector DB,
+creates an agent whose only tool is ``builtin::rag/knowledge_search``, asks it
+questions and prints the answers. Every HTTP call the Llama Stack client makes
+carries a W3C ``traceparent`` header, so the spans the server records while
+handling it become children of this script's spans: a trace viewer shows the
+run, each API call, and what the server did inside each call, in one tree.
+
+Run it against a Llama Stack server and an OTLP/HTTP collector (Jaeger):
+
+    ./start-jaeger.sh start && ./start-llamastack.sh start
+    python llama_stack_agent_rag_otel.py --question "Should I use npm to start a node.js application?"
+
+Environment (a flag beats its variable, which beats the default; see --help):
+    LLAMA_STACK_URL, INFERENCE_MODEL, RAG_DOCS_DIR, TRACE_UI_URL,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED=true (no tracing),
+    RAG_AGENT_DEBUG=1 (tracebacks instead of one-line errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.propagate import set_global_textmap
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+DEFAULT_LLAMA_STACK_URL = "http://localhost:8321"
+DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+DEFAULT_DOCS_DIR = Path(__file__).resolve().parent / "sample-docs"
+DEFAULT_QUESTION = "Should I use npm to start a node.js application?"
+DEFAULT_TRACE_UI_URL = "http://localhost:16686"
+DEFAULT_OTLP_TRACES_ENDPOINT = "http://localhost:4318/v1/traces"
+DEFAULT_SERVICE_NAME = "PythonAgentRAG"
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_EMBEDDING_DIMENSION = 384
+DEFAULT_CHUNK_SIZE_IN_TOKENS = 125
+DEFAULT_TIMEOUT_SECONDS = 300.0
+
+TRACER_NAME = "Python LlamaStack application"
+ROOT_SPAN_PREFIX = "Python LlamaStack request - "
+RAG_TOOL = "builtin::rag/knowledge_search"
+AGENT_INSTRUCTIONS = (
+    "You are a helpful assistant, answer questions only based on information in the documents provided"
+)
+
+EXIT_ERROR = 1  # unexpected failure (a bug, or something we did not foresee)
+EXIT_USAGE = 2  # bad input or configuration: fix the command line or the files
+EXIT_SERVER = 3  # Llama Stack unreachable, or it refused what we asked
+
+
+class UserError(Exception):
+    """An expected failure: its message is one line telling the user what to do."""
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# --- Tracing -------------------------------------------------------------------------------------
+
+
+def tracing_disabled() -> bool:
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def resolve_traces_endpoint(flag: str | None) -> str:
+    """--otlp-endpoint, else the signal-specific variable, else the base variable + /v1/traces."""
+    if flag:
+        return flag
+    if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
+    return DEFAULT_OTLP_TRACES_ENDPOINT
+
+
+def build_resource() -> Resource:
+    # Resource.create() already reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES;
+    # only when neither names the service do we fall back to ours.
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
+    return resource
+
+
+def configure_tracing(*, endpoint: str, span_processor: SpanProcessor | None = None) -> TracerProvider:
+    """Resource -> provider -> batch processor + OTLP/HTTP exporter -> HTTPX -> W3C propagator."""
+    provider = TracerProvider(resource=build_resource())
+    if span_processor is None:  # tests pass their own in-memory one
+        span_exporter = OTLPSpanExporter(endpoint=endpoint)
+        span_processor = BatchSpanProcessor(span_exporter)
+    provider.add_span_processor(span_processor)
+    trace.set_tracer_provider(provider)
+    # Every httpx client created from here on (the Llama Stack client's included)
+    # gets a client span per request and injects the current context into it.
+    HTTPXClientInstrumentor().instrument()
+    set_global_textmap(TraceContextTextMapPropagator())
+    return provider
+
+
+# --- Documents -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Document:
+    document_id: str
+    text: str
+    size_bytes: int
+
+
+def find_markdown_files(docs_dir: Path) -> list[Path]:
+    # os.walk without followlinks cannot loop on a symlinked directory cycle.
+    found = []
+    for folder, subdirs, files in os.walk(docs_dir):
+        subdirs.sort()
+        found.extend(Path(folder) / name for name in sorted(files) if name.lower().endswith(".md"))
+    return found
+
+
+def load_documents(docs_dir: Path) -> list[Document]:
+    """Read every *.md under docs_dir (recursively) and strip it to plain text."""
+    from strip_markdown import strip_markdown
+
+    if not docs_dir.is_dir():
+        raise UserError(f"docs folder {docs_dir} does not exist — pass --docs DIR or set RAG_DOCS_DIR")
+    paths = find_markdown_files(docs_dir)
+    if not paths:
+        raise UserError(f"docs folder {docs_dir} holds no .md files — point --docs at a folder of markdown")
+    documents = []
+    for path in paths:
+        raw = path.read_bytes()
+        try:
+            markdown = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            print(f"warning: skipping {path}: not UTF-8 text", file=sys.stderr)
+            continue
+        text = strip_markdown(markdown).strip()
+        if not text:
+            print(f"warning: skipping {path}: no text in it", file=sys.stderr)
+            continue
+        document_id = path.relative_to(docs_dir).as_posix()
+        documents.append(Document(document_id=document_id, text=text, size_bytes=len(raw)))
+    if not documents:
+        raise UserError(f"no usable .md file in {docs_dir} — every file was empty or not UTF-8")
+    return documents
+
+
+# --- The RAG agent -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    llama_stack_url: str
+    model: str
+    docs_dir: Path
+    questions: tuple[str, ...]
+    timeout: float
+    embedding_model: str
+    embedding_dimension: int
+    chunk_size_in_tokens: int
+    show_rag_documents: bool
+
+
+def pick_vector_io_provider(client: Any) -> str:
+    providers = [p.provider_id for p in client.providers.list() if p.api == "vector_io"]
+    if not providers:
+        raise UserError(
+            "the Llama Stack server has no vector_io provider — add one (e.g. inline::faiss) to its run config",
+            exit_code=EXIT_SERVER,
+        )
+    return providers[0]
+
+
+def check_model(client: Any, model: str) -> None:
+    llms = sorted(m.identifier for m in client.models.list() if m.model_type == "llm")
+    if model not in llms:
+        have = ", ".join(llms) if llms else "none"
+        raise UserError(
+            f"model {model!r} is not registered on the server (its LLMs: {have}) — pass --model or set INFERENCE_MODEL",
+        )
+
+
+def content_text(content: Any) -> str:
+    """Flatten Llama Stack's interleaved content (a string or a list of items) to text."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(content_text(item) for item in content)
+    return str(getattr(content, "text", "") or "")
+
+
+def ask(agent: Any, *, session_id: str, question: str, show_rag_documents: bool) -> str:
+    """Run one streamed turn, printing the answer as it arrives; return the answer."""
+    print(f"QUESTION: {question}")
+    print("RESPONSE: ", end="", flush=True)
+    parts: list[str] = []
+    stream = agent.create_turn(
+        messages=[{"role": "user", "content": question}], session_id=session_id, stream=True
+    )
+    for chunk in stream:
+        error = getattr(chunk, "error", None)
+        if error:
+            message = error.get("message", error) if isinstance(error, dict) else error
+            raise UserError(f"the agent turn failed on the server: {message}", exit_code=EXIT_SERVER)
+        payload = chunk.event.payload
+        if payload.event_type == "step_progress" and payload.step_type == "inference":
+            if getattr(payload.delta, "type", None) == "text":
+                parts.append(payload.delta.text)
+                print(payload.delta.text, end="", flush=True)
+        elif payload.event_type == "step_complete" and payload.step_type == "tool_execution":
+            if show_rag_documents:
+                for response in payload.step_details.tool_responses:
+                    print(f"\n--- {response.tool_name} returned ---\n{content_text(response.content)}\n---")
+    print()
+    return "".join(parts).strip()
+
+
+def run_rag(settings: Settings, *, run_id: str) -> None:
+    documents = load_documents(settings.docs_dir)
+    # Imported only now, after tracing is configured, as the instrumentation expects.
+    from llama_stack_client import Agent, LlamaStackClient
+
+    client = LlamaStackClient(base_url=settings.llama_stack_url, timeout=settings.timeout, max_retries=0)
+    provider_id = pick_vector_io_provider(client)
+    if settings.questions:
+        check_model(client, settings.model)
+
+    vector_db_id = f"test-vector-db-{run_id}"
+    client.vector_dbs.register(
+        vector_db_id=vector_db_id,
+        embedding_model=settings.embedding_model,
+        embedding_dimension=settings.embedding_dimension,
+        provider_id=provider_id,
+    )
+    try:
+        client.tool_runtime.rag_tool.insert(
+            documents=[
+                {"document_id": d.document_id, "content": d.text, "mime_type": "text/plain", "metadata": {}}
+                for d in documents
+            ],
+            vector_db_id=vector_db_id,
+            chunk_size_in_tokens=settings.chunk_size_in_tokens,
+        )
+        total_kb = sum(d.size_bytes for d in documents) / 1024
+        print(f"Ingested {len(documents)} documents ({total_kb:.1f} KB) into vector DB {vector_db_id}")
+        if not settings.questions:
+            return
+        agent = Agent(
+            client,
+            model=settings.model,
+            instructions=AGENT_INSTRUCTIONS,
+            tools=[{"name": RAG_TOOL, "args": {"vector_db_ids": [vector_db_id]}}],
+        )
+        session_id = agent.create_session(f"rag-session-{run_id}")
+        for question in settings.questions:
+            ask(agent, session_id=session_id, question=question, show_rag_documents=settings.show_rag_documents)
+    finally:
+        # The vector DB must not outlive the run, whatever happened above.
+        client.vector_dbs.unregister(vector_db_id)
+
+
+def translate_client_error(exc: Exception, url: str) -> UserError | None:
+    """Turn the client's transport and HTTP errors into one-line, actionable messages."""
+    try:
+        from llama_stack_client import APIConnectionError, APIStatusError, APITimeoutError
+    except ImportError:  # pragma: no cover - the client is a hard requirement
+        return None
+    if isinstance(exc, APITimeoutError):
+        return UserError(f"Llama Stack at {url} did not answer in time — raise --timeout", exit_code=EXIT_SERVER)
+    if isinstance(exc, APIConnectionError):
+        return UserError(
+            f"cannot reach Llama Stack at {url} — is it running? start it with ./start-llamastack.sh start "
+            "or pass --llama-stack-url",
+            exit_code=EXIT_SERVER,
+        )
+    if isinstance(exc, APIStatusError):
+        request = exc.response.request
+        detail = " ".join(str(exc.message).split())[:200]
+        return UserError(
+            f"Llama Stack at {url} answered HTTP {exc.status_code} to {request.method} {request.url.path}: {detail}",
+            exit_code=EXIT_SERVER,
+        )
+    return None
+
+
+# --- Command line --------------------------------------------------------------------------------
+
+
+def env_default(name: str, default: Any) -> Any:
+    return os.environ.get(name) or default
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(
+        description="Run a RAG agent on Llama Stack inside one OpenTelemetry trace.",
+    )
+    add = parser.add_argument
+    add("--llama-stack-url", default=env_default("LLAMA_STACK_URL", DEFAULT_LLAMA_STACK_URL),
+        help="Llama Stack server base URL (env LLAMA_STACK_URL; default %(default)s)")
+    add("--model", default=env_default("INFERENCE_MODEL", DEFAULT_MODEL),
+        help="LLM the agent uses, as registered on the server (env INFERENCE_MODEL; default %(default)s)")
+    add("--docs", type=Path, default=Path(env_default("RAG_DOCS_DIR", DEFAULT_DOCS_DIR)),
+        help="folder of markdown documents, read recursively (env RAG_DOCS_DIR; default %(default)s)")
+    add("--question", action="append", dest="questions", metavar="TEXT",
+        help=f"question to ask; repeat for several (default: {DEFAULT_QUESTION!r})")
+    add("--no-questions", action="store_true",
+        help="only ingest the documents (and clean up): no agent, no LLM needed")
+    add("--show-rag-documents", action="store_true", help="also print what knowledge_search returned")
+    add("--trace-ui", default=env_default("TRACE_UI_URL", DEFAULT_TRACE_UI_URL),
+        help="trace viewer base URL for the printed link (env TRACE_UI_URL; default %(default)s)")
+    add("--otlp-endpoint", default=None,
+        help="OTLP/HTTP traces endpoint (default: env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else "
+             f"OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, else {DEFAULT_OTLP_TRACES_ENDPOINT})")
+    add("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_SECONDS,
+        help="seconds to wait for any one Llama Stack call (default %(default)s)")
+    add("--embedding-model", default=DEFAULT_EMBEDDING_MODEL, help="embedding model of the vector DB (default %(default)s)")
+    add("--embedding-dimension", type=positive_int, default=DEFAULT_EMBEDDING_DIMENSION,
+        help="dimension of that embedding model (default %(default)s)")
+    add("--chunk-size", type=positive_int, default=DEFAULT_CHUNK_SIZE_IN_TOKENS,
+        help="chunk size in tokens for ingestion (default %(default)s)")
+    add("--debug", action="store_true", default=bool(os.environ.get("RAG_AGENT_DEBUG")),
+        help="show tracebacks instead of one-line errors (env RAG_AGENT_DEBUG)")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    from urllib.parse import urlsplit
+
+    url = args.llama_stack_url.rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(f"--llama-stack-url {args.llama_stack_url!r} is not an http(s) URL")
+    questions = () if args.no_questions else tuple(args.questions or [DEFAULT_QUESTION])
+    return Settings(
+        llama_stack_url=url,
+        model=args.model,
+        docs_dir=args.docs,
+        questions=questions,
+        timeout=args.timeout,
+        embedding_model=args.embedding_model,
+        embedding_dimension=args.embedding_dimension,
+        chunk_size_in_tokens=args.chunk_size,
+        show_rag_documents=args.show_rag_documents,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Claim the root logger first: llama_stack_client calls logging.basicConfig(INFO) on
+    # import, which would print a line per HTTP request; ours makes that call a no-op.
+    logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from_args(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+    provider = None if tracing_disabled() else configure_tracing(endpoint=resolve_traces_endpoint(args.otlp_endpoint))
+    tracer = trace.get_tracer(TRACER_NAME)
+    run_id = str(uuid.uuid4())
+    trace_id = 0
+    exit_code = 0
+    try:
+        # Everything, from client creation to cleanup, happens inside this one span:
+        # it is the root that the server's spans hang under.
+        with tracer.start_as_current_span(f"{ROOT_SPAN_PREFIX}{run_id}") as root:
+            trace_id = root.get_span_context().trace_id
+            try:
+                run_rag(settings, run_id=run_id)
+            except Exception as exc:
+                translated = translate_client_error(exc, settings.llama_stack_url)
+                if translated is None:
+                    raise
+                raise translated from exc
+    except UserError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        exit_code = exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line, not a traceback
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        exit_code = EXIT_ERROR
+    finally:
+        if provider is not None:
+            provider.shutdown()
+
+    if provider is not None and trace_id:
+        trace_hex = trace.format_trace_id(trace_id)
+        print(f"Trace ID: {trace_hex}")
+        print(f"Trace link: {args.trace_ui.rstrip('/')}/trace/{trace_hex}")
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Create (once) and print the path of a cached virtual environment.
+
+    python3 local/venv.py NAME REQUIREMENTS_FILE [MORE_FILES...]
+
+The venv lives outside the clone, under $LLAMA_STACK_OTEL_CACHE (default
+~/.cache/llama-stack-otel)/venvs/NAME-<key>, where the key hashes the requirement
+files and the Python version: a changed requirement builds a new venv, an unchanged
+one is reused by every clone on the machine. A build goes to a temporary folder and
+is marked complete only when pip succeeded, so an interrupted build is redone.
+Progress goes to stderr; stdout carries only the path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "llama-stack-otel"
+KEEP_OLD_VENVS = 2  # per name, besides the current one
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LLAMA_STACK_OTEL_CACHE") or DEFAULT_CACHE_DIR).expanduser()
+
+
+def venv_key(requirement_files: list[Path]) -> str:
+    digest = hashlib.sha256(sys.version.encode())
+    for path in requirement_files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def prune_old(venvs: Path, name: str, keep: Path) -> None:
+    old = sorted(
+        (p for p in venvs.glob(f"{name}-*") if p != keep and p.is_dir() and not p.name.endswith(".partial")),
+        key=lambda p: p.stat().st_mtime,
+    )
+    for path in old[:-KEEP_OLD_VENVS] if KEEP_OLD_VENVS else old:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def ensure(name: str, requirement_files: list[Path]) -> Path:
+    venvs = cache_dir() / "venvs"
+    target = venvs / f"{name}-{venv_key(requirement_files)}"
+    marker = target / ".complete"
+    if marker.exists():
+        return target
+    venvs.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(target, ignore_errors=True)  # an interrupted build has no marker
+    print(f"[venv] building the {name!r} environment in {target} (first time only; a few minutes)", file=sys.stderr)
+    started = time.monotonic()
+    # Built at its final path (venv scripts hard-code it); a failed one is moved aside for a look.
+    subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
+    pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    args = [arg for path in requirement_files for arg in ("-r", str(path))]
+    result = subprocess.run(pip + args, stdout=sys.stderr)
+    if result.returncode != 0:
+        shutil.rmtree(partial, ignore_errors=True)
+        target.rename(partial)
+        sys.exit(f"[venv] pip failed for {name!r} (exit {result.returncode}); left in {partial}")
+    marker.write_text(" ".join(str(f) for f in requirement_files) + "\n")
+    print(f"[venv] {name!r} ready in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    prune_old(venvs, name, target)
+    return target
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+        return 2
+    name, files = argv[0], [Path(f) for f in argv[1:]]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        print(f"[venv] no such requirements file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    print(ensure(name, files))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,66 @@
+"""Shared fixtures: one OTLP receiver and one real Llama Stack server per session."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from llama_stack_server import PROJECT_ROOT, LlamaStackServer, start_server
+from otlp_receiver import OTLPReceiver
+
+SCRIPT = PROJECT_ROOT / "llama_stack_agent_rag_otel.py"
+TRACE_ID_LINE = re.compile(r"^Trace ID: ([0-9a-f]{32})$", re.MULTILINE)
+# Variables that would change how the script behaves if the developer's shell had them.
+SCRIPT_ENV_VARS = (
+    "LLAMA_STACK_URL", "INFERENCE_MODEL", "RAG_DOCS_DIR", "TRACE_UI_URL", "RAG_AGENT_DEBUG",
+    "OTEL_SDK_DISABLED", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER",
+    "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+)
+
+
+@dataclass
+class ScriptRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def trace_id(self) -> str:
+        match = TRACE_ID_LINE.search(self.stdout)
+        assert match, f"no 'Trace ID:' line in stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+        return match.group(1)
+
+
+def run_script(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> ScriptRun:
+    """Run the script the way a user does: a subprocess with real argv and environment."""
+    base = {k: v for k, v in os.environ.items() if k not in SCRIPT_ENV_VARS}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        env={**base, **(env or {})}, capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT,
+    )
+    return ScriptRun(result.returncode, result.stdout, result.stderr)
+
+
+@pytest.fixture(scope="session")
+def otlp_receiver():
+    with OTLPReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def llama_stack(otlp_receiver, tmp_path_factory) -> LlamaStackServer:
+    server = start_server(state_dir=tmp_path_factory.mktemp("llama-stack"), traces_url=otlp_receiver.traces_url)
+    yield server
+    server.stop()
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "llama_stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server)

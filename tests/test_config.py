@@ -1,0 +1,72 @@
+"""Configuration: a flag beats its environment variable, which beats the default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import llama_stack_agent_rag_otel as app
+
+ENV_OPTIONS = [
+    # (env var, flag, attribute, default)
+    ("LLAMA_STACK_URL", "--llama-stack-url", "llama_stack_url", app.DEFAULT_LLAMA_STACK_URL),
+    ("INFERENCE_MODEL", "--model", "model", app.DEFAULT_MODEL),
+    ("TRACE_UI_URL", "--trace-ui", "trace_ui", app.DEFAULT_TRACE_UI_URL),
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ("LLAMA_STACK_URL", "INFERENCE_MODEL", "TRACE_UI_URL", "RAG_DOCS_DIR", "RAG_AGENT_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize("env_var, flag, attribute, default", ENV_OPTIONS)
+def test_flag_beats_env_beats_default(monkeypatch, env_var, flag, attribute, default):
+    assert getattr(app.build_parser().parse_args([]), attribute) == default
+    monkeypatch.setenv(env_var, "http://from-env:1")
+    assert getattr(app.build_parser().parse_args([]), attribute) == "http://from-env:1"
+    assert getattr(app.build_parser().parse_args([flag, "http://from-flag:2"]), attribute) == "http://from-flag:2"
+
+
+def test_docs_dir_from_env_and_flag(monkeypatch, tmp_path):
+    assert app.build_parser().parse_args([]).docs == app.DEFAULT_DOCS_DIR
+    monkeypatch.setenv("RAG_DOCS_DIR", str(tmp_path))
+    assert app.build_parser().parse_args([]).docs == tmp_path
+    assert app.build_parser().parse_args(["--docs", "/elsewhere"]).docs == Path("/elsewhere")
+
+
+def test_default_question_is_asked_when_none_given():
+    settings = app.settings_from_args(app.build_parser().parse_args([]))
+    assert settings.questions == (app.DEFAULT_QUESTION,)
+
+
+def test_questions_repeat_and_no_questions_means_ingest_only():
+    args = app.build_parser().parse_args(["--question", "a?", "--question", "b?"])
+    assert app.settings_from_args(args).questions == ("a?", "b?")
+    assert app.settings_from_args(app.build_parser().parse_args(["--no-questions"])).questions == ()
+
+
+def test_seed_defaults():
+    settings = app.settings_from_args(app.build_parser().parse_args([]))
+    assert (settings.embedding_model, settings.embedding_dimension, settings.chunk_size_in_tokens) == (
+        "all-MiniLM-L6-v2", 384, 125)
+    assert settings.llama_stack_url == "http://localhost:8321"
+
+
+@pytest.mark.parametrize("url", ["localhost:8321", "ftp://host", "http://", "not a url"])
+def test_bad_url_is_a_usage_error(url):
+    with pytest.raises(app.UserError) as caught:
+        app.settings_from_args(app.build_parser().parse_args(["--llama-stack-url", url]))
+    assert caught.value.exit_code == app.EXIT_USAGE
+
+
+@pytest.mark.parametrize("args", [["--chunk-size", "0"], ["--chunk-size", "-5"], ["--timeout", "0"],
+                                  ["--embedding-dimension", "x"]])
+def test_bad_numbers_are_rejected_in_one_line(args, capsys):
+    with pytest.raises(SystemExit) as caught:
+        app.build_parser().parse_args(args)
+    assert caught.value.code == app.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: argument")

@@ -1,0 +1,90 @@
+"""The script against a REAL Llama Stack 0.2.12 server, its spans caught by a real OTLP receiver.
+
+An ingest-only run (--no-questions) needs no LLM: list providers, register a vector DB,
+insert the sample docs, unregister. The server's spans must land in the script's trace,
+under its top-level span.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_script
+from trace_shape import CLIENT_KIND, ancestors, orphans, roots, server_spans_for_route
+
+SERVICE = "PythonAgentRAG"
+SERVER_SERVICE = "LlamaStack"
+
+
+def run_ingest(llama_stack, otlp_receiver, *extra: str, env: dict[str, str] | None = None):
+    return run_script(
+        "--no-questions", "--llama-stack-url", llama_stack.url, "--otlp-endpoint", otlp_receiver.traces_url,
+        *extra, env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def ingest_run(llama_stack, otlp_receiver):
+    """One ingest-only run over the sample docs, and every span of its trace once the server's arrived."""
+    run = run_ingest(llama_stack, otlp_receiver)
+    assert run.returncode == 0, run.stderr
+    trace_id = run.trace_id
+
+    # The server exports in ~5 s batches: wait for its span of the last call...
+    otlp_receiver.wait_for(lambda spans: bool(server_spans_for_route(spans, "DELETE", "/v1/vector-dbs")),
+                           trace_id=trace_id, timeout=60)
+    # ... then give parents that end after their children a moment to follow.
+    try:
+        spans = otlp_receiver.wait_for(lambda spans: not orphans(spans), trace_id=trace_id, timeout=15)
+    except AssertionError:
+        spans = otlp_receiver.spans(trace_id)  # test_no_orphans says which
+    return run, trace_id, spans
+
+
+def test_run_prints_trace_id_and_link(ingest_run):
+    run, trace_id, _ = ingest_run
+    assert "Ingested 9 documents" in run.stdout
+    assert f"Trace link: http://localhost:16686/trace/{trace_id}" in run.stdout
+    assert run.stderr == ""
+
+
+def test_one_trace_with_the_run_span_as_its_only_root(ingest_run):
+    _, trace_id, spans = ingest_run
+    [root] = roots(spans)
+    assert root.service == SERVICE
+    assert root.name.startswith("Python LlamaStack request - ")
+    assert root.status_code != 2
+
+
+def test_no_orphan_spans(ingest_run):
+    _, _, spans = ingest_run
+    assert not orphans(spans), [f"{s.service}:{s.name}" for s in orphans(spans)]
+
+
+def test_every_server_span_hangs_under_the_run_span(ingest_run):
+    _, _, spans = ingest_run
+    [root] = roots(spans)
+    server = [s for s in spans if s.service == SERVER_SERVICE]
+    assert len(server) >= 4, [s.name for s in server]
+    for span in server:
+        chain = ancestors(span, spans)
+        assert chain and chain[-1] is root, f"{span.name} does not reach the root: {[s.name for s in chain]}"
+        # ... and through one of the script's HTTP client spans.
+        assert any(s.service == SERVICE and s.kind == CLIENT_KIND for s in chain), span.name
+
+
+@pytest.mark.parametrize(
+    "method, route",
+    [("GET", "/v1/providers"), ("POST", "/v1/vector-dbs"), ("POST", "/v1/tool-runtime/rag-tool/insert"),
+     ("DELETE", "/v1/vector-dbs")],
+)
+def test_server_recorded_each_api_call(ingest_run, method, route):
+    _, _, spans = ingest_run
+    assert server_spans_for_route(spans, method, route), f"no server span for {method} {route}"
+
+
+def test_vector_db_removed_after_the_run(ingest_run, llama_stack):
+    run, _, _ = ingest_run
+    created = run.stdout.split("into vector DB ")[1].split()[0]
+    assert created.startswith("test-vector-db-")
+    assert created not in llama_stack.vector_db_ids()

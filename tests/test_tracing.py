@@ -1,0 +1,150 @@
+"""Tracing set-up: resource, propagator, and the traceparent every outgoing request carries.
+
+Spans go to an in-memory exporter through a SimpleSpanProcessor; the HTTP side is real:
+the Llama Stack client talks to a loopback HTTP server that records the headers it got.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util._once import Once
+
+import llama_stack_agent_rag_otel as app
+
+# version 00, trace id, parent span id, flags; this SDK also sets the level-2 "random" flag (02)
+TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+@pytest.fixture
+def exporter(monkeypatch):
+    for name in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER"):
+        monkeypatch.delenv(name, raising=False)
+    original_propagator = propagate.get_global_textmap()
+    exporter = InMemorySpanExporter()
+    yield exporter
+    HTTPXClientInstrumentor().uninstrument()
+    propagate.set_global_textmap(original_propagator)
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+
+
+def setup_tracing(exporter: InMemorySpanExporter):
+    return app.configure_tracing(endpoint="http://127.0.0.1:9/v1/traces", span_processor=SimpleSpanProcessor(exporter))
+
+
+@pytest.fixture
+def recording_server():
+    """A loopback HTTP server answering like Llama Stack's list endpoints, keeping each request's headers."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            body = json.dumps({"data": []}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_resource_names_the_service_PythonAgentRAG_by_default(exporter):
+    provider = setup_tracing(exporter)
+    assert provider.resource.attributes["service.name"] == "PythonAgentRAG"
+
+
+def test_OTEL_SERVICE_NAME_names_the_service(exporter, monkeypatch):
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "checkout-rag")
+    assert setup_tracing(exporter).resource.attributes["service.name"] == "checkout-rag"
+
+
+def test_OTEL_RESOURCE_ATTRIBUTES_are_honoured(exporter, monkeypatch):
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging,service.name=from-attrs")
+    attributes = setup_tracing(exporter).resource.attributes
+    assert attributes["deployment.environment"] == "staging"
+    assert attributes["service.name"] == "from-attrs"
+
+
+def test_global_propagator_is_w3c_tracecontext(exporter):
+    setup_tracing(exporter)
+    assert isinstance(propagate.get_global_textmap(), TraceContextTextMapPropagator)
+
+
+def test_provider_is_the_global_one(exporter):
+    provider = setup_tracing(exporter)
+    assert trace.get_tracer_provider() is provider
+
+
+def test_every_request_carries_a_sampled_traceparent_of_its_own_client_span(exporter, recording_server):
+    url, seen = recording_server
+    setup_tracing(exporter)
+    from llama_stack_client import LlamaStackClient
+
+    client = LlamaStackClient(base_url=url, max_retries=0)
+    tracer = trace.get_tracer(app.TRACER_NAME)
+    with tracer.start_as_current_span("root") as root:
+        client.providers.list()
+        client.vector_dbs.list()
+    assert len(seen) == 2
+
+    spans = exporter.get_finished_spans()
+    client_spans = [s for s in spans if s.kind == trace.SpanKind.CLIENT]
+    assert len(client_spans) == 2
+    for headers, client_span in zip(seen, sorted(client_spans, key=lambda s: s.start_time)):
+        match = TRACEPARENT.match(headers.get("traceparent", ""))
+        assert match, sorted(headers.items())
+        trace_id, parent_id, flags = match.groups()
+        assert int(flags, 16) & 0x01, f"not sampled: {flags}"
+        assert trace_id == trace.format_trace_id(root.get_span_context().trace_id)
+        # The server's spans will hang under the HTTP client span, which hangs under the root.
+        assert parent_id == trace.format_span_id(client_span.context.span_id)
+        assert client_span.parent.span_id == root.get_span_context().span_id
+
+
+def test_root_span_records_the_exception_with_status_error(exporter):
+    setup_tracing(exporter)
+    tracer = trace.get_tracer(app.TRACER_NAME)
+    with pytest.raises(app.UserError):
+        with tracer.start_as_current_span("root"):
+            raise app.UserError("docs folder missing")
+    [span] = exporter.get_finished_spans()
+    assert span.status.status_code == trace.StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+
+
+@pytest.mark.parametrize(
+    "flag, env, expected",
+    [
+        ("http://flag:4318/v1/traces", {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://traces:4318/v1/traces"},
+         "http://flag:4318/v1/traces"),
+        (None, {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://traces:4318/x", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://base:4318"},
+         "http://traces:4318/x"),
+        (None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://base:4318/"}, "http://base:4318/v1/traces"),
+        (None, {}, "http://localhost:4318/v1/traces"),
+    ],
+)
+def test_traces_endpoint_precedence(monkeypatch, flag, env, expected):
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert app.resolve_traces_endpoint(flag) == expected
