@@ -53,6 +53,7 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_EMBEDDING_DIMENSION = 384
 DEFAULT_CHUNK_SIZE_IN_TOKENS = 125
 DEFAULT_TIMEOUT_SECONDS = 300.0
+CLEANUP_TIMEOUT_SECONDS = 60.0
 
 TRACER_NAME = "Python LlamaStack application"
 ROOT_SPAN_PREFIX = "Python LlamaStack request - "
@@ -250,6 +251,7 @@ def run_rag(settings: Settings, *, run_id: str) -> None:
         embedding_dimension=settings.embedding_dimension,
         provider_id=provider_id,
     )
+    agent_ids: list[str] = []
     try:
         client.tool_runtime.rag_tool.insert(
             documents=[
@@ -261,20 +263,46 @@ def run_rag(settings: Settings, *, run_id: str) -> None:
         )
         total_kb = sum(d.size_bytes for d in documents) / 1024
         print(f"Ingested {len(documents)} documents ({total_kb:.1f} KB) into vector DB {vector_db_id}")
-        if not settings.questions:
-            return
-        agent = Agent(
-            client,
-            model=settings.model,
-            instructions=AGENT_INSTRUCTIONS,
-            tools=[{"name": RAG_TOOL, "args": {"vector_db_ids": [vector_db_id]}}],
+        if settings.questions:  # (no early return here: the clean-up below must run)
+            agent = Agent(
+                client,
+                model=settings.model,
+                instructions=AGENT_INSTRUCTIONS,
+                tools=[{"name": RAG_TOOL, "args": {"vector_db_ids": [vector_db_id]}}],
+            )
+            agent_ids.append(agent.agent_id)
+            session_id = agent.create_session(f"rag-session-{run_id}")
+            for question in settings.questions:
+                ask(agent, session_id=session_id, question=question, show_rag_documents=settings.show_rag_documents)
+    except BaseException:
+        # Clean up, but let the original failure be the one reported.
+        for problem in clean_up(client, vector_db_id=vector_db_id, agent_ids=agent_ids, settings=settings):
+            print(f"warning: {problem}", file=sys.stderr)
+        raise
+    problems = clean_up(client, vector_db_id=vector_db_id, agent_ids=agent_ids, settings=settings)
+    if problems:
+        raise UserError(problems[0], exit_code=EXIT_SERVER)
+
+
+def clean_up(client: Any, *, vector_db_id: str, agent_ids: list[str], settings: Settings) -> list[str]:
+    """Remove what the run created on the server; return what could not be removed."""
+    # A call that timed out may still be running server-side and hold the server up:
+    # give the clean-up calls room even when --timeout is short.
+    timeout = max(settings.timeout, CLEANUP_TIMEOUT_SECONDS)
+    problems = []
+    for agent_id in agent_ids:
+        try:
+            client.agents.delete(agent_id, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - reported, not raised: the vector DB comes next
+            problems.append(f"could not delete agent {agent_id}: {exc}")
+    try:
+        client.vector_dbs.unregister(vector_db_id, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(
+            f"could not remove vector DB {vector_db_id} ({type(exc).__name__}: {exc}) — remove it with "
+            f"curl -X DELETE {settings.llama_stack_url}/v1/vector-dbs/{vector_db_id}"
         )
-        session_id = agent.create_session(f"rag-session-{run_id}")
-        for question in settings.questions:
-            ask(agent, session_id=session_id, question=question, show_rag_documents=settings.show_rag_documents)
-    finally:
-        # The vector DB must not outlive the run, whatever happened above.
-        client.vector_dbs.unregister(vector_db_id)
+    return problems
 
 
 def translate_client_error(exc: Exception, url: str) -> UserError | None:

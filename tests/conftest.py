@@ -62,5 +62,5 @@ def llama_stack(otlp_receiver, tmp_path_factory) -> LlamaStackServer:
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "llama_stack" in getattr(item, "fixturenames", ()):
+        if {"llama_stack", "server_without_vector_io"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.server)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_script
-from trace_shape import CLIENT_KIND, ancestors, orphans, roots, server_spans_for_route
+from trace_shape import CLIENT_KIND, SERVER_KIND, ancestors, orphans, roots, server_spans_for_route
 
 SERVICE = "PythonAgentRAG"
 SERVER_SERVICE = "LlamaStack"
@@ -88,3 +88,19 @@ def test_vector_db_removed_after_the_run(ingest_run, llama_stack):
     created = run.stdout.split("into vector DB ")[1].split()[0]
     assert created.startswith("test-vector-db-")
     assert created not in llama_stack.vector_db_ids()
+
+
+def test_tracing_switched_off_the_run_still_works(llama_stack, otlp_receiver):
+    run = run_ingest(llama_stack, otlp_receiver, env={"OTEL_SDK_DISABLED": "true"})
+    assert run.returncode == 0, run.stderr
+    assert "Trace ID" not in run.stdout
+    vector_db_id = run.stdout.split("into vector DB ")[1].split()[0]
+    assert vector_db_id not in llama_stack.vector_db_ids()
+    # The server still records its side, but with no traceparent coming in, its span of the
+    # unregister call is a root of a trace that holds nothing from the script.
+    spans = otlp_receiver.wait_for(
+        lambda ss: any(vector_db_id in str(s.attributes.get("url.path", "")) for s in ss
+                       if s.kind == SERVER_KIND), timeout=60)
+    [delete] = [s for s in spans if s.kind == SERVER_KIND and vector_db_id in str(s.attributes.get("url.path", ""))]
+    assert delete.parent_span_id == ""
+    assert not [s for s in otlp_receiver.spans(delete.trace_id) if s.service == SERVICE]

@@ -1,0 +1,62 @@
+"""Expected failures against a REAL Llama Stack server: one line, a non-zero exit, no
+traceback, the error on the run's root span, and nothing left behind on the server."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_script
+from llama_stack_server import PROJECT_ROOT, start_server
+from test_cli import assert_one_line_error
+from trace_shape import roots, server_spans_for_route
+
+
+def root_of(otlp_receiver, trace_id: str):
+    spans = otlp_receiver.wait_for(lambda ss: bool(roots(ss)), trace_id=trace_id, timeout=15)
+    [root] = roots(spans)
+    return root
+
+
+def test_model_not_registered_lists_the_models_it_has(llama_stack, otlp_receiver):
+    before = llama_stack.vector_db_ids()
+    run = run_script("--llama-stack-url", llama_stack.url, "--otlp-endpoint", otlp_receiver.traces_url,
+                     "--model", "no-such-model")
+    assert_one_line_error(run, exit_code=2, says="model 'no-such-model' is not registered on the server")
+    assert "its LLMs: none" in run.stderr
+    assert llama_stack.vector_db_ids() == before
+    assert root_of(otlp_receiver, run.trace_id).status_code == 2
+
+
+def test_unknown_embedding_model_is_reported_from_the_server(llama_stack, otlp_receiver):
+    run = run_script("--no-questions", "--llama-stack-url", llama_stack.url,
+                     "--otlp-endpoint", otlp_receiver.traces_url, "--embedding-model", "no-such-embedder")
+    assert_one_line_error(run, exit_code=3, says="answered HTTP 400 to POST /v1/vector-dbs")
+
+
+def test_a_timeout_during_ingestion_still_removes_the_vector_db(llama_stack, otlp_receiver, tmp_path):
+    # Enough text that embedding it takes well over the 1 s allowed.
+    for i in range(40):
+        (tmp_path / f"doc{i:02}.md").write_text(f"# Part {i}\n\n" + "Node services need graceful shutdown. " * 200)
+    before = llama_stack.vector_db_ids()
+    run = run_script("--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(tmp_path),
+                     "--otlp-endpoint", otlp_receiver.traces_url, "--timeout", "1")
+    assert_one_line_error(run, exit_code=3, says="did not answer in time")
+    assert llama_stack.vector_db_ids() == before
+    # The clean-up is part of the trace too: the server recorded the unregister under this run.
+    otlp_receiver.wait_for(lambda ss: bool(server_spans_for_route(ss, "DELETE", "/v1/vector-dbs")),
+                           trace_id=run.trace_id, timeout=60)
+    assert root_of(otlp_receiver, run.trace_id).status_code == 2
+
+
+@pytest.fixture(scope="module")
+def server_without_vector_io(otlp_receiver, tmp_path_factory):
+    server = start_server(state_dir=tmp_path_factory.mktemp("no-vector-io"), traces_url=otlp_receiver.traces_url,
+                          run_config=PROJECT_ROOT / "tests" / "run-no-vector-io.yaml")
+    yield server
+    server.stop()
+
+
+def test_no_vector_io_provider(server_without_vector_io, otlp_receiver):
+    run = run_script("--no-questions", "--llama-stack-url", server_without_vector_io.url,
+                     "--otlp-endpoint", otlp_receiver.traces_url)
+    assert_one_line_error(run, exit_code=3, says="has no vector_io provider")
