@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Run the Llama Stack Ollama distribution in a container with run-otel.yaml, its
+# telemetry sent to the Jaeger container that start-jaeger.sh runs.
+set -Eeuo pipefail  # stop at the first failing command, unset variable or broken pipe
+
+LLAMA_STACK_VERSION="${LLAMA_STACK_VERSION:-0.2.12}"
+LLAMA_STACK_IMAGE="${LLAMA_STACK_IMAGE:-docker.io/llamastack/distribution-ollama:${LLAMA_STACK_VERSION}}"
+LLAMA_STACK_CONTAINER="${LLAMA_STACK_CONTAINER:-llamastack}"
+LLAMA_STACK_BIND="${LLAMA_STACK_BIND:-127.0.0.1}"
+LLAMA_STACK_PORT="${LLAMA_STACK_PORT:-8321}"
+INFERENCE_MODEL="${INFERENCE_MODEL:-meta-llama/Llama-3.1-8B-Instruct}"
+OLLAMA_URL="${OLLAMA_URL:-}"
+OTEL_SERVICE_NAME="${OTEL_SERVICE_NAME:-LlamaStack}"
+TELEMETRY_SINKS="${TELEMETRY_SINKS:-otel_trace,otel_metric}"
+OTEL_TRACE_ENDPOINT="${OTEL_TRACE_ENDPOINT:-http://jaeger:4318/v1/traces}"
+OTEL_METRIC_ENDPOINT="${OTEL_METRIC_ENDPOINT:-http://jaeger:4318/v1/metrics}"
+CONTAINER_NETWORK="${CONTAINER_NETWORK:-llama-otel}"
+HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-180}"
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+RUN_CONFIG="${SCRIPT_DIR}/run-otel.yaml"
+# shellcheck source=scripts/container-lib.sh
+source "${SCRIPT_DIR}/scripts/container-lib.sh"
+
+usage() {
+  cat <<USAGE
+usage: $(basename "$0") start|stop|status|logs
+
+Runs ${LLAMA_STACK_IMAGE} with run-otel.yaml, serving the Llama Stack API on
+http://${LLAMA_STACK_BIND}:${LLAMA_STACK_PORT} and sending its spans to Jaeger.
+
+  start    start the container (replacing a stopped one) and wait for /v1/health
+  stop     stop and remove the container
+  status   say whether it runs, and where
+  logs     print its logs
+
+Settings (environment variable, current value):
+  CONTAINER_ENGINE       ${CONTAINER_ENGINE:-(podman, else docker)}
+  LLAMA_STACK_VERSION    ${LLAMA_STACK_VERSION}
+  LLAMA_STACK_IMAGE      ${LLAMA_STACK_IMAGE}
+  LLAMA_STACK_CONTAINER  ${LLAMA_STACK_CONTAINER}
+  LLAMA_STACK_BIND       ${LLAMA_STACK_BIND}   (0.0.0.0 publishes the API beyond this machine)
+  LLAMA_STACK_PORT       ${LLAMA_STACK_PORT}
+  INFERENCE_MODEL        ${INFERENCE_MODEL}   (pull it into Ollama first)
+  OLLAMA_URL             ${OLLAMA_URL:-(Ollama on the host: host.containers.internal:11434 with podman, host.docker.internal:11434 with docker)}
+  OTEL_SERVICE_NAME      ${OTEL_SERVICE_NAME}
+  TELEMETRY_SINKS        ${TELEMETRY_SINKS}
+  OTEL_TRACE_ENDPOINT    ${OTEL_TRACE_ENDPOINT}   (as seen from inside the container)
+  OTEL_METRIC_ENDPOINT   ${OTEL_METRIC_ENDPOINT}
+  CONTAINER_NETWORK      ${CONTAINER_NETWORK}   (shared with start-jaeger.sh)
+  HEALTH_TIMEOUT         ${HEALTH_TIMEOUT} s
+USAGE
+}
+
+api_url() {
+  echo "http://${LLAMA_STACK_BIND/0.0.0.0/localhost}:${LLAMA_STACK_PORT}"
+}
+
+start() {
+  [[ -f "${RUN_CONFIG}" ]] || die "missing ${RUN_CONFIG}"
+  if [[ "$(container_state "${LLAMA_STACK_CONTAINER}")" == running ]]; then
+    info "${LLAMA_STACK_CONTAINER} is already running: $(api_url)"
+    return
+  fi
+  remove_container "${LLAMA_STACK_CONTAINER}"
+  ensure_network "${CONTAINER_NETWORK}"
+
+  # The container reaches the host's Ollama through the engine's name for the host.
+  local host_args=()
+  local ollama_url="${OLLAMA_URL}"
+  if [[ -z "${ollama_url}" ]]; then
+    if [[ "$(basename "${ENGINE}")" == docker ]]; then
+      ollama_url="http://host.docker.internal:11434"
+      host_args=(--add-host "host.docker.internal:host-gateway")
+    else
+      ollama_url="http://host.containers.internal:11434"
+    fi
+  fi
+
+  info "starting ${LLAMA_STACK_IMAGE} with ${ENGINE} (model ${INFERENCE_MODEL}, Ollama at ${ollama_url})"
+  "${ENGINE}" run --detach --name "${LLAMA_STACK_CONTAINER}" \
+    --network "${CONTAINER_NETWORK}" "${host_args[@]}" \
+    --publish "${LLAMA_STACK_BIND}:${LLAMA_STACK_PORT}:${LLAMA_STACK_PORT}" \
+    --volume "${RUN_CONFIG}:/root/run-otel.yaml:ro,Z" \
+    --env "INFERENCE_MODEL=${INFERENCE_MODEL}" \
+    --env "OLLAMA_URL=${ollama_url}" \
+    --env "OTEL_SERVICE_NAME=${OTEL_SERVICE_NAME}" \
+    --env "TELEMETRY_SINKS=${TELEMETRY_SINKS}" \
+    --env "OTEL_TRACE_ENDPOINT=${OTEL_TRACE_ENDPOINT}" \
+    --env "OTEL_METRIC_ENDPOINT=${OTEL_METRIC_ENDPOINT}" \
+    "${LLAMA_STACK_IMAGE}" --config /root/run-otel.yaml --port "${LLAMA_STACK_PORT}" >/dev/null
+  wait_for_http "$(api_url)/v1/health" "${HEALTH_TIMEOUT}" "${LLAMA_STACK_CONTAINER}"
+  info "Llama Stack: $(api_url)   spans to ${OTEL_TRACE_ENDPOINT}"
+}
+
+stop() {
+  remove_container "${LLAMA_STACK_CONTAINER}"
+  info "${LLAMA_STACK_CONTAINER} stopped"
+}
+
+status() {
+  local state
+  state="$(container_state "${LLAMA_STACK_CONTAINER}")"
+  echo "${LLAMA_STACK_CONTAINER}: ${state}$([[ "${state}" == running ]] && echo " — API $(api_url)")"
+  [[ "${state}" == running ]]
+}
+
+main() {
+  local command="${1:-}"
+  case "${command}" in
+    start | stop | status | logs) ;;
+    -h | --help | help) usage; return 0 ;;
+    *) usage >&2; return 2 ;;
+  esac
+  detect_engine
+  case "${command}" in
+    start) start ;;
+    stop) stop ;;
+    status) status ;;
+    logs) "${ENGINE}" logs "${LLAMA_STACK_CONTAINER}" ;;
+  esac
+}
+
+main "$@"

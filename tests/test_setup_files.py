@@ -1,0 +1,252 @@
+"""The files around the script: shell scripts, run configs, requirements.
+
+No container engine runs on these machines, so the start scripts are driven through a
+stand-in engine (tests/fake_engine.py) that records the podman/docker command lines it
+is given — checked against the engines' documented `run` options — while the health
+checks hit a real loopback HTTP server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from llama_stack_server import PROJECT_ROOT, free_port, server_python
+
+SHELL_SCRIPTS = ["start-jaeger.sh", "start-llamastack.sh", "scripts/container-lib.sh", ".ci/run"]
+
+
+def test_shellcheck_is_clean():
+    shellcheck = Path(sys.executable).with_name("shellcheck")
+    result = subprocess.run([str(shellcheck), "--external-sources", *SHELL_SCRIPTS], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- start-jaeger.sh / start-llamastack.sh through a stand-in engine ----------------------------
+
+
+@pytest.fixture
+def health_server():
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """A 'podman' on PATH that records its command lines in calls.jsonl."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "podman"
+    fake.write_text(f"#!{sys.executable}\n" + (PROJECT_ROOT / "tests" / "fake_engine.py").read_text())
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE_ENGINE_STATE": str(tmp_path / "state")}
+    env.pop("CONTAINER_ENGINE", None)
+
+    def calls() -> list[list[str]]:
+        path = tmp_path / "state" / "calls.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    return env, calls
+
+
+def run_sh(script: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(PROJECT_ROOT / script), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def run_call(calls) -> list[str]:
+    [call] = [c for c in calls() if c[0] == "run"]
+    return call
+
+
+def test_jaeger_start_publishes_on_loopback_and_waits_for_the_ui(engine, health_server):
+    env, calls = engine
+    result = run_sh("start-jaeger.sh", "start", env={**env, "JAEGER_UI_PORT": str(health_server)})
+    assert result.returncode == 0, result.stderr
+    call = run_call(calls)
+    assert "docker.io/jaegertracing/jaeger:2.1.0" in call
+    published = [call[i + 1] for i, arg in enumerate(call) if arg == "--publish"]
+    assert published == [f"127.0.0.1:{health_server}:16686", "127.0.0.1:4318:4318", "127.0.0.1:4317:4317"]
+    assert call[call.index("--network") + 1] == "llama-otel"
+    assert f"Jaeger UI: http://127.0.0.1:{health_server}" in result.stderr
+
+
+def test_jaeger_version_and_bind_are_configurable(engine, health_server):
+    env, calls = engine
+    result = run_sh("start-jaeger.sh", "start",
+                    env={**env, "JAEGER_UI_PORT": str(health_server), "JAEGER_VERSION": "2.9.0", "JAEGER_BIND": "0.0.0.0"})
+    assert result.returncode == 0, result.stderr
+    call = run_call(calls)
+    assert "docker.io/jaegertracing/jaeger:2.9.0" in call
+    assert f"0.0.0.0:{health_server}:16686" in call
+
+
+def test_llamastack_start_mounts_the_run_config_and_sets_telemetry(engine, health_server):
+    env, calls = engine
+    result = run_sh("start-llamastack.sh", "start", env={**env, "LLAMA_STACK_PORT": str(health_server)})
+    assert result.returncode == 0, result.stderr
+    call = run_call(calls)
+    image = "docker.io/llamastack/distribution-ollama:0.2.12"
+    assert image in call
+    assert call[call.index(image) + 1:] == ["--config", "/root/run-otel.yaml", "--port", str(health_server)]
+    assert f"{PROJECT_ROOT}/run-otel.yaml:/root/run-otel.yaml:ro,Z" in call
+    assert f"127.0.0.1:{health_server}:{health_server}" in call
+    envs = dict(call[i + 1].split("=", 1) for i, arg in enumerate(call) if arg == "--env")
+    assert envs == {
+        "INFERENCE_MODEL": "meta-llama/Llama-3.1-8B-Instruct",
+        "OLLAMA_URL": "http://host.containers.internal:11434",
+        "OTEL_SERVICE_NAME": "LlamaStack",
+        "TELEMETRY_SINKS": "otel_trace,otel_metric",
+        "OTEL_TRACE_ENDPOINT": "http://jaeger:4318/v1/traces",
+        "OTEL_METRIC_ENDPOINT": "http://jaeger:4318/v1/metrics",
+    }
+
+
+def test_with_docker_the_host_is_reached_through_host_gateway(engine, health_server, tmp_path):
+    env, calls = engine
+    (tmp_path / "bin" / "podman").rename(tmp_path / "bin" / "docker")
+    result = run_sh("start-llamastack.sh", "start", env={**env, "LLAMA_STACK_PORT": str(health_server)})
+    assert result.returncode == 0, result.stderr
+    call = run_call(calls)
+    assert call[call.index("--add-host") + 1] == "host.docker.internal:host-gateway"
+    assert "OLLAMA_URL=http://host.docker.internal:11434" in call
+
+
+def test_health_that_never_comes_fails_with_the_container_logs(engine):
+    env, _ = engine
+    result = run_sh("start-llamastack.sh", "start",
+                    env={**env, "LLAMA_STACK_PORT": str(free_port()), "HEALTH_TIMEOUT": "2"})
+    assert result.returncode != 0
+    assert "fake engine log line" in result.stderr
+    assert "did not answer at http://127.0.0.1:" in result.stderr
+
+
+def test_start_twice_keeps_the_running_container_and_stop_removes_it(engine, health_server):
+    env, calls = engine
+    env = {**env, "JAEGER_UI_PORT": str(health_server)}
+    assert run_sh("start-jaeger.sh", "start", env=env).returncode == 0
+    assert "already running" in run_sh("start-jaeger.sh", "start", env=env).stderr
+    assert len([c for c in calls() if c[0] == "run"]) == 1
+    assert run_sh("start-jaeger.sh", "status", env=env).returncode == 0
+    assert run_sh("start-jaeger.sh", "stop", env=env).returncode == 0
+    status = run_sh("start-jaeger.sh", "status", env=env)
+    assert status.returncode != 0 and "absent" in status.stdout
+
+
+@pytest.mark.parametrize("script", ["start-jaeger.sh", "start-llamastack.sh"])
+def test_no_engine_is_a_clear_one_line_error(engine, tmp_path, script):
+    env, _ = engine
+    if any(Path(d, e).exists() for d in ("/usr/bin", "/bin") for e in ("podman", "docker")):
+        pytest.skip("this machine has a real engine client in /usr/bin")
+    (tmp_path / "bin" / "podman").unlink()
+    result = run_sh(script, "start", env={**env, "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: no working container engine (podman or docker) found — install and start one, set "
+        "CONTAINER_ENGINE, or run the container-free local stack instead"]
+
+
+@pytest.mark.parametrize("script", ["start-jaeger.sh", "start-llamastack.sh"])
+def test_usage_shows_current_settings(script):
+    result = subprocess.run([str(PROJECT_ROOT / script), "--help"], capture_output=True, text=True,
+                            env={**os.environ, "JAEGER_VERSION": "2.5.0", "LLAMA_STACK_PORT": "9999"})
+    assert result.returncode == 0
+    assert "start|stop|status|logs" in result.stdout
+    assert ("2.5.0" if "jaeger" in script else "9999") in result.stdout
+    assert subprocess.run([str(PROJECT_ROOT / script), "bogus"], capture_output=True).returncode == 2
+
+
+# --- run configs, validated by Llama Stack 0.2.12 itself ---------------------------------------
+
+VALIDATE = """
+import json, sys, yaml
+from llama_stack.distribution.datatypes import StackRunConfig
+from llama_stack.distribution.stack import replace_env_vars
+config = StackRunConfig(**replace_env_vars(yaml.safe_load(open(sys.argv[1]))))
+[telemetry] = config.providers["telemetry"]
+print(json.dumps({"telemetry": telemetry.config, "apis": sorted(config.apis),
+                  "host": config.server.host, "vector_io": [p.provider_type for p in config.providers.get("vector_io", [])]}))
+"""
+
+
+def validate_run_config(path: Path, env: dict[str, str], *, unset: tuple[str, ...] = ()) -> dict:
+    environment = {k: v for k, v in os.environ.items() if k not in unset} | env
+    result = subprocess.run([server_python(), "-c", VALIDATE, str(path)], capture_output=True, text=True,
+                            env=environment, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+@pytest.mark.server
+def test_run_otel_yaml_defaults_point_at_a_local_jaeger():
+    telemetry = validate_run_config(PROJECT_ROOT / "run-otel.yaml", {"INFERENCE_MODEL": "m"}, unset=(
+        "OTEL_SERVICE_NAME", "TELEMETRY_SINKS", "OTEL_TRACE_ENDPOINT", "OTEL_METRIC_ENDPOINT"))["telemetry"]
+    assert telemetry["service_name"] == "LlamaStack"
+    assert telemetry["sinks"] == "otel_trace,otel_metric"
+    assert telemetry["otel_trace_endpoint"] == "http://localhost:4318/v1/traces"
+    assert telemetry["otel_metric_endpoint"] == "http://localhost:4318/v1/metrics"
+
+
+@pytest.mark.server
+def test_run_otel_yaml_takes_its_endpoints_from_the_environment():
+    telemetry = validate_run_config(PROJECT_ROOT / "run-otel.yaml", {
+        "INFERENCE_MODEL": "m", "OTEL_TRACE_ENDPOINT": "http://jaeger:4318/v1/traces",
+        "OTEL_SERVICE_NAME": "svc", "TELEMETRY_SINKS": "otel_trace"})["telemetry"]
+    assert telemetry["otel_trace_endpoint"] == "http://jaeger:4318/v1/traces"
+    assert (telemetry["service_name"], telemetry["sinks"]) == ("svc", "otel_trace")
+
+
+def test_no_hard_coded_ip_address_in_the_set_up_files():
+    import re
+
+    for name in ("run-otel.yaml", "start-jaeger.sh", "start-llamastack.sh"):
+        text = (PROJECT_ROOT / name).read_text()
+        addresses = set(re.findall(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", text)) - {"127.0.0.1", "0.0.0.0"}
+        assert not addresses, f"{name}: {addresses}"
+
+
+@pytest.mark.server
+def test_local_run_config_is_loopback_only_with_faiss_and_otel():
+    config = validate_run_config(PROJECT_ROOT / "local" / "run-local.yaml", {
+        "LOCAL_STACK_STATE_DIR": "/tmp/x", "EMBEDDING_MODEL_PATH": "/tmp/m"})
+    assert config["host"] == "127.0.0.1"
+    assert config["vector_io"] == ["inline::faiss"]
+    assert "otel_trace" in config["telemetry"]["sinks"]
+
+
+# --- requirements ------------------------------------------------------------------------------
+
+
+def test_requirements_are_pinned():
+    for name in ("requirements.txt", "requirements-dev.txt", "local/requirements-server.txt"):
+        for line in (PROJECT_ROOT / name).read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if line and not line.startswith("-r"):
+                assert "==" in line, f"{name}: {line} is not pinned"
+
+
+def test_client_and_server_are_the_same_llama_stack_version():
+    client = (PROJECT_ROOT / "requirements.txt").read_text()
+    server = (PROJECT_ROOT / "local" / "requirements-server.txt").read_text()
+    assert "llama-stack-client==0.2.12" in client and "llama-stack==0.2.12" in server
+    assert "\nfire==" in client  # the client imports it without declaring it
