@@ -41,17 +41,12 @@ Settings (environment variable, current value):
 USAGE
 }
 
-ui_url() {
+service_url() {
   echo "http://${JAEGER_BIND/0.0.0.0/localhost}:${JAEGER_UI_PORT}"
 }
 
 start() {
-  if [[ "$(container_state "${JAEGER_CONTAINER}")" == running ]]; then
-    info "${JAEGER_CONTAINER} is already running: $(ui_url)"
-    return
-  fi
-  remove_container "${JAEGER_CONTAINER}"
-  ensure_network "${CONTAINER_NETWORK}"
+  needs_start "${JAEGER_CONTAINER}" || return 0
   info "starting ${JAEGER_IMAGE} with ${ENGINE}"
   "${ENGINE}" run --detach --name "${JAEGER_CONTAINER}" \
     --network "${CONTAINER_NETWORK}" --network-alias jaeger \
@@ -59,36 +54,12 @@ start() {
     --publish "${JAEGER_BIND}:${JAEGER_OTLP_HTTP_PORT}:4318" \
     --publish "${JAEGER_BIND}:${JAEGER_OTLP_GRPC_PORT}:4317" \
     "${JAEGER_IMAGE}" >/dev/null
-  wait_for_http "$(ui_url)/" "${HEALTH_TIMEOUT}" "${JAEGER_CONTAINER}"
-  info "Jaeger UI: $(ui_url)   OTLP/HTTP: http://${JAEGER_BIND/0.0.0.0/localhost}:${JAEGER_OTLP_HTTP_PORT}/v1/traces"
-}
-
-stop() {
-  remove_container "${JAEGER_CONTAINER}"
-  info "${JAEGER_CONTAINER} stopped"
-}
-
-status() {
-  local state
-  state="$(container_state "${JAEGER_CONTAINER}")"
-  echo "${JAEGER_CONTAINER}: ${state}$([[ "${state}" == running ]] && echo " — UI $(ui_url)")"
-  [[ "${state}" == running ]]
+  wait_for_http "$(service_url)/" "${HEALTH_TIMEOUT}" "${JAEGER_CONTAINER}"
+  info "Jaeger UI: $(service_url)   OTLP/HTTP: http://${JAEGER_BIND/0.0.0.0/localhost}:${JAEGER_OTLP_HTTP_PORT}/v1/traces"
 }
 
 main() {
-  local command="${1:-}"
-  case "${command}" in
-    start | stop | status | logs) ;;
-    -h | --help | help) usage; return 0 ;;
-    *) usage >&2; return 2 ;;
-  esac
-  detect_engine
-  case "${command}" in
-    start) start ;;
-    stop) stop ;;
-    status) status ;;
-    logs) "${ENGINE}" logs "${JAEGER_CONTAINER}" ;;
-  esac
+  run_command "${JAEGER_CONTAINER}" "$@"
 }
 
 main "$@"

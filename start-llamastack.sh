@@ -52,18 +52,13 @@ Settings (environment variable, current value):
 USAGE
 }
 
-api_url() {
+service_url() {
   echo "http://${LLAMA_STACK_BIND/0.0.0.0/localhost}:${LLAMA_STACK_PORT}"
 }
 
 start() {
   [[ -f "${RUN_CONFIG}" ]] || die "missing ${RUN_CONFIG}"
-  if [[ "$(container_state "${LLAMA_STACK_CONTAINER}")" == running ]]; then
-    info "${LLAMA_STACK_CONTAINER} is already running: $(api_url)"
-    return
-  fi
-  remove_container "${LLAMA_STACK_CONTAINER}"
-  ensure_network "${CONTAINER_NETWORK}"
+  needs_start "${LLAMA_STACK_CONTAINER}" || return 0
 
   # The container reaches the host's Ollama through the engine's name for the host.
   local host_args=()
@@ -89,36 +84,12 @@ start() {
     --env "OTEL_TRACE_ENDPOINT=${OTEL_TRACE_ENDPOINT}" \
     --env "OTEL_METRIC_ENDPOINT=${OTEL_METRIC_ENDPOINT}" \
     "${LLAMA_STACK_IMAGE}" --config /root/run-otel.yaml --port "${LLAMA_STACK_PORT}" >/dev/null
-  wait_for_http "$(api_url)/v1/health" "${HEALTH_TIMEOUT}" "${LLAMA_STACK_CONTAINER}"
-  info "Llama Stack: $(api_url)   spans to ${OTEL_TRACE_ENDPOINT}"
-}
-
-stop() {
-  remove_container "${LLAMA_STACK_CONTAINER}"
-  info "${LLAMA_STACK_CONTAINER} stopped"
-}
-
-status() {
-  local state
-  state="$(container_state "${LLAMA_STACK_CONTAINER}")"
-  echo "${LLAMA_STACK_CONTAINER}: ${state}$([[ "${state}" == running ]] && echo " — API $(api_url)")"
-  [[ "${state}" == running ]]
+  wait_for_http "$(service_url)/v1/health" "${HEALTH_TIMEOUT}" "${LLAMA_STACK_CONTAINER}"
+  info "Llama Stack: $(service_url)   spans to ${OTEL_TRACE_ENDPOINT}"
 }
 
 main() {
-  local command="${1:-}"
-  case "${command}" in
-    start | stop | status | logs) ;;
-    -h | --help | help) usage; return 0 ;;
-    *) usage >&2; return 2 ;;
-  esac
-  detect_engine
-  case "${command}" in
-    start) start ;;
-    stop) stop ;;
-    status) status ;;
-    logs) "${ENGINE}" logs "${LLAMA_STACK_CONTAINER}" ;;
-  esac
+  run_command "${LLAMA_STACK_CONTAINER}" "$@"
 }
 
 main "$@"

@@ -59,7 +59,7 @@ def ensure(name: str, requirement_files: list[Path]) -> Path:
     started = time.monotonic()
     # Built at its final path (venv scripts hard-code it); a failed one is moved aside for a look.
     subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
-    pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--quiet", "--disable-pip-version-check"]
     args = [arg for path in requirement_files for arg in ("-r", str(path))]
     result = subprocess.run(pip + args, stdout=sys.stderr)
     if result.returncode != 0:

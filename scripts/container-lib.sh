@@ -76,3 +76,53 @@ ensure_network() {
     "${ENGINE}" network create "${network}" >/dev/null
   fi
 }
+
+# The scripts using this file define usage, start and service_url.
+
+# Returns 1 (after saying so) when the container already runs; otherwise clears the
+# way for a new one: removes a stopped one and makes sure the shared network exists.
+needs_start() {
+  local name="$1"
+  if [[ "$(container_state "${name}")" == running ]]; then
+    info "${name} is already running: $(service_url)"
+    return 1
+  fi
+  remove_container "${name}"
+  ensure_network "${CONTAINER_NETWORK}"
+}
+
+show_status() {
+  local name="$1" state
+  state="$(container_state "${name}")"
+  if [[ "${state}" != running ]]; then
+    echo "${name}: ${state}"
+    return 1
+  fi
+  echo "${name}: running — $(service_url)"
+}
+
+# Carries out the start|stop|status|logs command line for the named container.
+run_command() {
+  local name="$1" command="${2:-}"
+  case "${command}" in
+    start | stop | status | logs) ;;
+    -h | --help | help)
+      usage
+      return 0
+      ;;
+    *)
+      usage >&2
+      return 2
+      ;;
+  esac
+  detect_engine
+  case "${command}" in
+    start) start ;;
+    stop)
+      remove_container "${name}"
+      info "${name} stopped"
+      ;;
+    status) show_status "${name}" ;;
+    logs) "${ENGINE}" logs "${name}" ;;
+  esac
+}

@@ -250,3 +250,20 @@ def test_client_and_server_are_the_same_llama_stack_version():
     server = (PROJECT_ROOT / "local" / "requirements-server.txt").read_text()
     assert "llama-stack-client==0.2.12" in client and "llama-stack==0.2.12" in server
     assert "\nfire==" in client  # the client imports it without declaring it
+
+
+@pytest.mark.timeout(900)
+def test_requirements_txt_alone_runs_the_script(tmp_path):
+    """A venv made from requirements.txt and nothing else (cached like the others) imports
+    everything the script needs: --help works, and so does a real run up to the server."""
+    venv = subprocess.run(["python3", str(PROJECT_ROOT / "local" / "venv.py"),
+                           "script-only", str(PROJECT_ROOT / "requirements.txt")],
+                          capture_output=True, text=True, timeout=900, cwd=PROJECT_ROOT)
+    assert venv.returncode == 0, venv.stderr[-2000:]
+    python = Path(venv.stdout.strip()) / "bin" / "python"
+    script = str(PROJECT_ROOT / "llama_stack_agent_rag_otel.py")
+    assert subprocess.run([python, script, "--help"], capture_output=True).returncode == 0
+    run = subprocess.run([python, script, "--llama-stack-url", f"http://127.0.0.1:{free_port()}"],
+                         capture_output=True, text=True, env={**os.environ, "OTEL_SDK_DISABLED": "true"})
+    assert run.returncode == 3, run.stderr
+    assert run.stderr.startswith("error: cannot reach Llama Stack")
