@@ -40,6 +40,7 @@ from opentelemetry.propagate import set_global_textmap
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 DEFAULT_LLAMA_STACK_URL = "http://localhost:8321"
@@ -65,6 +66,7 @@ AGENT_INSTRUCTIONS = (
 EXIT_ERROR = 1  # unexpected failure (a bug, or something we did not foresee)
 EXIT_USAGE = 2  # bad input or configuration: fix the command line or the files
 EXIT_SERVER = 3  # Llama Stack unreachable, or it refused what we asked
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 
 class UserError(Exception):
@@ -432,6 +434,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             trace_id = root.get_span_context().trace_id
             try:
                 run_rag(settings, run_id=run_id)
+            except KeyboardInterrupt as exc:
+                # The SDK records only Exception subclasses on its own.
+                root.record_exception(exc)
+                root.set_status(StatusCode.ERROR, "interrupted (SIGINT)")
+                raise
             except Exception as exc:
                 translated = translate_client_error(exc, settings.llama_stack_url)
                 if translated is None:
@@ -442,6 +449,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         exit_code = exc.exit_code
+    except KeyboardInterrupt:
+        # The root span has recorded it, and run_rag has cleaned up; spans still go out below.
+        print("error: interrupted", file=sys.stderr)
+        exit_code = EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line, not a traceback
         if args.debug:
             traceback.print_exc()

@@ -70,3 +70,26 @@ def test_bad_numbers_are_rejected_in_one_line(args, capsys):
     assert caught.value.code == app.EXIT_USAGE
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: argument")
+
+
+class _Models:
+    """Just enough of client.models for check_model: a list of registered models."""
+
+    def __init__(self, *models: tuple[str, str]) -> None:
+        from types import SimpleNamespace
+
+        self._models = [SimpleNamespace(identifier=i, model_type=t) for i, t in models]
+
+    def list(self):
+        return self._models
+
+
+def test_unregistered_model_error_lists_the_llms_the_server_has():
+    from types import SimpleNamespace
+
+    client = SimpleNamespace(models=_Models(("zeta", "llm"), ("all-MiniLM-L6-v2", "embedding"), ("alpha", "llm")))
+    app.check_model(client, "alpha")  # registered: no error
+    with pytest.raises(app.UserError) as caught:
+        app.check_model(client, "meta-llama/Llama-3.1-8B-Instruct")
+    assert "(its LLMs: alpha, zeta)" in str(caught.value)
+    assert caught.value.exit_code == app.EXIT_USAGE

@@ -60,3 +60,34 @@ def test_no_vector_io_provider(server_without_vector_io, otlp_receiver):
     run = run_script("--no-questions", "--llama-stack-url", server_without_vector_io.url,
                      "--otlp-endpoint", otlp_receiver.traces_url)
     assert_one_line_error(run, exit_code=3, says="has no vector_io provider")
+
+
+def test_ctrl_c_during_ingestion_cleans_up_and_delivers_the_trace(llama_stack, otlp_receiver, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import SCRIPT, TRACE_ID_LINE
+
+    for i in range(40):
+        (tmp_path / f"doc{i:02}.md").write_text(f"# Part {i}\n\n" + "Drain connections before exit. " * 200)
+    before = set(llama_stack.vector_db_ids())
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(tmp_path),
+         "--otlp-endpoint", otlp_receiver.traces_url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not set(llama_stack.vector_db_ids()) - before:  # registered: ingestion is under way
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["error: interrupted"]
+    assert set(llama_stack.vector_db_ids()) == before
+    trace_id = TRACE_ID_LINE.search(stdout).group(1)
+    root = root_of(otlp_receiver, trace_id)
+    assert root.status_code == 2
+    assert any(name == "exception" and attrs.get("exception.type") == "KeyboardInterrupt" for name, attrs in root.events)
