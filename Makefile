@@ -29,4 +29,4 @@ test-unit: ## only the fast tests (no Llama Stack server)
 	@client="$(client_venv)"; "$$client/bin/python" -m pytest -m "not server" $(PYTEST_ARGS)
 
 lint: ## shellcheck every shell script
-	@client="$(client_venv)"; "$$client/bin/shellcheck" start-jaeger.sh start-llamastack.sh .ci/run
+	@client="$(client_venv)"; "$$client/bin/shellcheck" --external-sources start-jaeger.sh start-llamastack.sh scripts/container-lib.sh .ci/run && echo "shellcheck: clean"
