@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,11 @@ class ScriptRun:
     returncode: int
     stdout: str
     stderr: str
+
+    @property
+    def vector_db_id(self) -> str:
+        """The vector DB the run reported ingesting into."""
+        return self.stdout.split("into vector DB ")[1].split()[0]
 
     @property
     def trace_id(self) -> str:
@@ -58,6 +66,32 @@ def llama_stack(otlp_receiver, tmp_path_factory) -> LlamaStackServer:
     server = start_server(state_dir=tmp_path_factory.mktemp("llama-stack"), traces_url=otlp_receiver.traces_url)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def recording_server():
+    """A loopback HTTP server answering every GET with Llama Stack's empty-list JSON and
+    keeping each request's headers: (url, list of header dicts)."""
+    seen: list[dict[str, str]] = []
+    body = json.dumps({"data": []}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
 
 
 def pytest_collection_modifyitems(items):

@@ -85,7 +85,7 @@ def test_server_recorded_each_api_call(ingest_run, method, route):
 
 def test_vector_db_removed_after_the_run(ingest_run, llama_stack):
     run, _, _ = ingest_run
-    created = run.stdout.split("into vector DB ")[1].split()[0]
+    created = run.vector_db_id
     assert created.startswith("test-vector-db-")
     assert created not in llama_stack.vector_db_ids()
 
@@ -94,13 +94,15 @@ def test_tracing_switched_off_the_run_still_works(llama_stack, otlp_receiver):
     run = run_ingest(llama_stack, otlp_receiver, env={"OTEL_SDK_DISABLED": "true"})
     assert run.returncode == 0, run.stderr
     assert "Trace ID" not in run.stdout
-    vector_db_id = run.stdout.split("into vector DB ")[1].split()[0]
+    vector_db_id = run.vector_db_id
     assert vector_db_id not in llama_stack.vector_db_ids()
     # The server still records its side, but with no traceparent coming in, its span of the
     # unregister call is a root of a trace that holds nothing from the script.
-    spans = otlp_receiver.wait_for(
-        lambda ss: any(vector_db_id in str(s.attributes.get("url.path", "")) for s in ss
-                       if s.kind == SERVER_KIND), timeout=60)
-    [delete] = [s for s in spans if s.kind == SERVER_KIND and vector_db_id in str(s.attributes.get("url.path", ""))]
+
+    def is_delete(span) -> bool:
+        return span.kind == SERVER_KIND and vector_db_id in str(span.attributes.get("url.path", ""))
+
+    spans = otlp_receiver.wait_for(lambda ss: any(is_delete(s) for s in ss), timeout=60)
+    [delete] = [s for s in spans if is_delete(s)]
     assert delete.parent_span_id == ""
     assert not [s for s in otlp_receiver.spans(delete.trace_id) if s.service == SERVICE]

@@ -3,12 +3,23 @@ traceback, the error on the run's root span, and nothing left behind on the serv
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
-from conftest import run_script
+from conftest import SCRIPT, TRACE_ID_LINE, run_script
 from llama_stack_server import PROJECT_ROOT, start_server
 from test_cli import assert_one_line_error
 from trace_shape import roots, server_spans_for_route
+
+
+def write_slow_corpus(folder, sentence: str) -> None:
+    """Enough text (about 280 KB) that embedding it takes well over a second here."""
+    for i in range(40):
+        (folder / f"doc{i:02}.md").write_text(f"# Part {i}\n\n" + sentence * 200)
 
 
 def root_of(otlp_receiver, trace_id: str):
@@ -34,9 +45,7 @@ def test_unknown_embedding_model_is_reported_from_the_server(llama_stack, otlp_r
 
 
 def test_a_timeout_during_ingestion_still_removes_the_vector_db(llama_stack, otlp_receiver, tmp_path):
-    # Enough text that embedding it takes well over the 1 s allowed.
-    for i in range(40):
-        (tmp_path / f"doc{i:02}.md").write_text(f"# Part {i}\n\n" + "Node services need graceful shutdown. " * 200)
+    write_slow_corpus(tmp_path, "Node services need graceful shutdown. ")
     before = llama_stack.vector_db_ids()
     run = run_script("--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(tmp_path),
                      "--otlp-endpoint", otlp_receiver.traces_url, "--timeout", "1")
@@ -63,15 +72,7 @@ def test_no_vector_io_provider(server_without_vector_io, otlp_receiver):
 
 
 def test_ctrl_c_during_ingestion_cleans_up_and_delivers_the_trace(llama_stack, otlp_receiver, tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from conftest import SCRIPT, TRACE_ID_LINE
-
-    for i in range(40):
-        (tmp_path / f"doc{i:02}.md").write_text(f"# Part {i}\n\n" + "Drain connections before exit. " * 200)
+    write_slow_corpus(tmp_path, "Drain connections before exit. ")
     before = set(llama_stack.vector_db_ids())
     process = subprocess.Popen(
         [sys.executable, str(SCRIPT), "--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(tmp_path),

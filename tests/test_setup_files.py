@@ -12,8 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -34,22 +32,10 @@ def test_shellcheck_is_clean():
 
 
 @pytest.fixture
-def health_server():
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+def health_server(recording_server) -> int:
+    """The port of a real loopback HTTP server that answers every health check with 200."""
+    url, _ = recording_server
+    return int(url.rsplit(":", 1)[1])
 
 
 @pytest.fixture

@@ -6,10 +6,7 @@ the Llama Stack client talks to a loopback HTTP server that records the headers 
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from opentelemetry import propagate, trace
@@ -40,31 +37,6 @@ def exporter(monkeypatch):
 
 def setup_tracing(exporter: InMemorySpanExporter):
     return app.configure_tracing(endpoint="http://127.0.0.1:9/v1/traces", span_processor=SimpleSpanProcessor(exporter))
-
-
-@pytest.fixture
-def recording_server():
-    """A loopback HTTP server answering like Llama Stack's list endpoints, keeping each request's headers."""
-    seen: list[dict[str, str]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            seen.append({k.lower(): v for k, v in self.headers.items()})
-            body = json.dumps({"data": []}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
 
 
 def test_resource_names_the_service_PythonAgentRAG_by_default(exporter):
