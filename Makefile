@@ -9,8 +9,8 @@ PYTEST_ARGS ?=
 
 CLIENT_REQS := requirements.txt requirements-dev.txt
 SERVER_REQS := local/requirements-server.txt
-client_venv = $$($(PYTHON) local/venv.py client $(CLIENT_REQS))
-server_venv = $$($(PYTHON) local/venv.py server $(SERVER_REQS))
+client_venv = $$($(PYTHON) local/venvs.py client $(CLIENT_REQS))
+server_venv = $$($(PYTHON) local/venvs.py server $(SERVER_REQS))
 
 .PHONY: help venvs test test-unit lint
 

@@ -242,7 +242,7 @@ def test_client_and_server_are_the_same_llama_stack_version():
 def test_requirements_txt_alone_runs_the_script(tmp_path):
     """A venv made from requirements.txt and nothing else (cached like the others) imports
     everything the script needs: --help works, and so does a real run up to the server."""
-    venv = subprocess.run(["python3", str(PROJECT_ROOT / "local" / "venv.py"),
+    venv = subprocess.run(["python3", str(PROJECT_ROOT / "local" / "venvs.py"),
                            "script-only", str(PROJECT_ROOT / "requirements.txt")],
                           capture_output=True, text=True, timeout=900, cwd=PROJECT_ROOT)
     assert venv.returncode == 0, venv.stderr[-2000:]

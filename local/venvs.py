@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Create (once) and print the path of a cached virtual environment.
 
-    python3 local/venv.py NAME REQUIREMENTS_FILE [MORE_FILES...]
+    python3 local/venvs.py NAME REQUIREMENTS_FILE [MORE_FILES...]
 
 The venv lives outside the clone, under $LLAMA_STACK_OTEL_CACHE (default
 ~/.cache/llama-stack-otel)/venvs/NAME-<key>, where the key hashes the requirement
