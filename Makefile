@@ -1,6 +1,7 @@
-# Entry points: `make test` (what CI runs) and `make help`.
-# Heavy things (venvs) are cached outside the clone, under $LLAMA_STACK_OTEL_CACHE
-# (default ~/.cache/llama-stack-otel), keyed by the requirement files.
+# Entry points: `make demo` (the traced RAG agent on the local stack), `make test` (what
+# CI runs) and `make help`. Heavy things (venvs, the llama-server build, the model) are
+# cached outside the clone, under $LLAMA_STACK_OTEL_CACHE (default ~/.cache/llama-stack-otel),
+# keyed by what they are built from.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -Eeuo pipefail -c
@@ -12,16 +13,35 @@ SERVER_REQS := local/requirements-server.txt
 client_venv = $$($(PYTHON) local/venvs.py client $(CLIENT_REQS))
 server_venv = $$($(PYTHON) local/venvs.py server $(SERVER_REQS))
 
-.PHONY: help venvs test test-unit lint
+STACK := $(PYTHON) -m local.stack
+ARGS ?=
+
+.PHONY: help demo stack-up stack-down stack-status stack-logs venvs test test-unit lint
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+demo: ## start the local stack (if needed) and run the traced RAG agent on it; ARGS="..." adds script flags
+	@$(STACK) demo $(ARGS)
+
+stack-up: ## start the local stack: llama-server + trace backend + Llama Stack, on 127.0.0.1
+	@$(STACK) up
+
+stack-down: ## stop the local stack
+	@$(STACK) down
+
+stack-status: ## show what of the local stack runs, where, and its logs
+	@$(STACK) status
+
+stack-logs: ## the last lines of each local stack log
+	@$(STACK) logs
 
 venvs: ## build (or reuse) the client and server venvs
 	@echo "client venv: $(client_venv)"
 	@echo "server venv: $(server_venv)"
 
-test: ## the whole suite: unit tests, shellcheck, and a real Llama Stack server
+test: ## the whole suite: unit tests, shellcheck, the local stack end to end (Llama Stack, llama.cpp, Phoenix)
+	@$(STACK) prepare
 	@client="$(client_venv)"; server="$(server_venv)"; \
 	LLAMA_STACK_PYTHON="$$server/bin/python" "$$client/bin/python" -m pytest $(PYTEST_ARGS)
 

@@ -13,8 +13,10 @@ Run it against a Llama Stack server and an OTLP/HTTP collector (Jaeger):
     ./start-jaeger.sh start && ./start-llamastack.sh start
     python llama_stack_agent_rag_otel.py --question "Should I use npm to start a node.js application?"
 
+or with no containers at all, against the project's local stack: `make demo`.
+
 Environment (a flag beats its variable, which beats the default; see --help):
-    LLAMA_STACK_URL, INFERENCE_MODEL, RAG_DOCS_DIR, TRACE_UI_URL,
+    LLAMA_STACK_URL, INFERENCE_MODEL, RAG_DOCS_DIR, TOOL_CHOICE, TRACE_UI_URL, TRACE_BACKEND,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT,
     OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED=true (no tracing),
     RAG_AGENT_DEBUG=1 (tracebacks instead of one-line errors).
@@ -48,6 +50,13 @@ DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 DEFAULT_DOCS_DIR = Path(__file__).resolve().parent / "sample-docs"
 DEFAULT_QUESTION = "Should I use npm to start a node.js application?"
 DEFAULT_TRACE_UI_URL = "http://localhost:16686"
+DEFAULT_TRACE_BACKEND = "jaeger"
+# Where each trace viewer shows one trace; {trace_id} is the 32-hex-digit id.
+TRACE_LINKS = {
+    "jaeger": "{ui}/trace/{trace_id}",
+    "phoenix": "{ui}/redirects/traces/{trace_id}",  # Phoenix finds the trace's project itself
+}
+DEFAULT_TOOL_CHOICE = "auto"
 DEFAULT_OTLP_TRACES_ENDPOINT = "http://localhost:4318/v1/traces"
 DEFAULT_SERVICE_NAME = "PythonAgentRAG"
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -180,6 +189,7 @@ class Settings:
     embedding_dimension: int
     chunk_size_in_tokens: int
     show_rag_documents: bool
+    tool_choice: str = DEFAULT_TOOL_CHOICE
 
 
 def pick_vector_io_provider(client: Any) -> str:
@@ -271,6 +281,7 @@ def run_rag(settings: Settings, *, run_id: str) -> None:
                 model=settings.model,
                 instructions=AGENT_INSTRUCTIONS,
                 tools=[{"name": RAG_TOOL, "args": {"vector_db_ids": [vector_db_id]}}],
+                tool_config={"tool_choice": settings.tool_choice},
             )
             agent_ids.append(agent.agent_id)
             session_id = agent.create_session(f"rag-session-{run_id}")
@@ -373,8 +384,16 @@ def build_parser() -> argparse.ArgumentParser:
     add("--no-questions", action="store_true",
         help="only ingest the documents (and clean up): no agent, no LLM needed")
     add("--show-rag-documents", action="store_true", help="also print what knowledge_search returned")
+    add("--tool-choice", default=env_default("TOOL_CHOICE", DEFAULT_TOOL_CHOICE),
+        help="the agent's tool_choice: auto (the model decides), required, none, or a tool name such as "
+             "knowledge_search to make the model search before it answers; small models need that "
+             "(env TOOL_CHOICE; default %(default)s)")
     add("--trace-ui", default=env_default("TRACE_UI_URL", DEFAULT_TRACE_UI_URL),
         help="trace viewer base URL for the printed link (env TRACE_UI_URL; default %(default)s)")
+    backend = os.environ.get("TRACE_BACKEND", "")  # "external" (the local stack's) keeps the default
+    add("--trace-backend", choices=sorted(TRACE_LINKS),
+        default=backend if backend in TRACE_LINKS else DEFAULT_TRACE_BACKEND,
+        help="which viewer --trace-ui is, for the link's form (env TRACE_BACKEND; default %(default)s)")
     add("--otlp-endpoint", default=None,
         help="OTLP/HTTP traces endpoint (default: env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else "
              f"OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, else {DEFAULT_OTLP_TRACES_ENDPOINT})")
@@ -408,6 +427,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         embedding_dimension=args.embedding_dimension,
         chunk_size_in_tokens=args.chunk_size,
         show_rag_documents=args.show_rag_documents,
+        tool_choice=args.tool_choice,
     )
 
 
@@ -466,7 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if provider is not None and trace_id:
         trace_hex = trace.format_trace_id(trace_id)
         print(f"Trace ID: {trace_hex}")
-        print(f"Trace link: {args.trace_ui.rstrip('/')}/trace/{trace_hex}")
+        link = TRACE_LINKS[args.trace_backend].format(ui=args.trace_ui.rstrip("/"), trace_id=trace_hex)
+        print(f"Trace link: {link}")
     return exit_code
 
 

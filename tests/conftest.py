@@ -14,14 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from llama_stack_server import PROJECT_ROOT, LlamaStackServer, start_server
+from llama_stack_server import PROJECT_ROOT, StackServer, free_port
+from local import stack
 from otlp_receiver import OTLPReceiver
 
 SCRIPT = PROJECT_ROOT / "llama_stack_agent_rag_otel.py"
 TRACE_ID_LINE = re.compile(r"^Trace ID: ([0-9a-f]{32})$", re.MULTILINE)
 # Variables that would change how the script behaves if the developer's shell had them.
 SCRIPT_ENV_VARS = (
-    "LLAMA_STACK_URL", "INFERENCE_MODEL", "RAG_DOCS_DIR", "TRACE_UI_URL", "RAG_AGENT_DEBUG",
+    "LLAMA_STACK_URL", "INFERENCE_MODEL", "RAG_DOCS_DIR", "TRACE_UI_URL", "TRACE_BACKEND", "TOOL_CHOICE",
+    "RAG_AGENT_DEBUG",
     "OTEL_SDK_DISABLED", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER",
     "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
 )
@@ -62,10 +64,22 @@ def otlp_receiver():
 
 
 @pytest.fixture(scope="session")
-def llama_stack(otlp_receiver, tmp_path_factory) -> LlamaStackServer:
-    server = start_server(state_dir=tmp_path_factory.mktemp("llama-stack"), traces_url=otlp_receiver.traces_url)
-    yield server
-    server.stop()
+def local_stack(otlp_receiver, tmp_path_factory) -> stack.Stack:
+    """The whole local stack (llama-server with Gemma 3 270M, Llama Stack), on free ports, once
+    per session. TRACE_BACKEND=external: the server's spans go to the suite's OTLP receiver."""
+    state_dir = tmp_path_factory.mktemp("local-stack")
+    try:
+        running = stack.up(state_dir=state_dir, trace_backend="external", otlp_endpoint=otlp_receiver.base_url,
+                           llama_stack_port=free_port(), llama_server_port=free_port())
+    except stack.StackError as error:
+        pytest.fail(f"the local stack did not start: {error}", pytrace=False)
+    yield running
+    stack.down(state_dir=state_dir, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def llama_stack(local_stack) -> StackServer:
+    return StackServer(url=local_stack.llama_stack_url)
 
 
 @pytest.fixture
@@ -96,5 +110,5 @@ def recording_server():
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if {"llama_stack", "server_without_vector_io"} & set(getattr(item, "fixturenames", ())):
+        if {"llama_stack", "local_stack", "server_without_vector_io"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.server)

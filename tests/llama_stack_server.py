@@ -1,6 +1,8 @@
 """Start and stop a real Llama Stack 0.2.12 server for the tests.
 
-The server runs from its own venv (LLAMA_STACK_PYTHON points at its python; `make test`
+Most tests use the local stack's server (conftest's `local_stack` fixture, started by
+local/stack.py with an LLM behind it); `start_server` runs one more with a run config of
+a test's own. The server runs from its own venv (LLAMA_STACK_PYTHON points at its python; `make test`
 sets it), on a free loopback port, in its own process group, with local/run-local.yaml
 (or another run config) and its telemetry exporting to the suite's OTLP receiver.
 """
@@ -37,15 +39,31 @@ def log_tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
+def vector_db_ids(url: str) -> list[str]:
+    with urllib.request.urlopen(f"{url}/v1/vector-dbs", timeout=30) as response:
+        return [db["identifier"] for db in json.load(response)["data"]]
+
+
+@dataclass
+class StackServer:
+    """The Llama Stack server of a local stack (local/stack.py starts and stops it)."""
+
+    url: str
+
+    def vector_db_ids(self) -> list[str]:
+        return vector_db_ids(self.url)
+
+
 @dataclass
 class LlamaStackServer:
+    """A Llama Stack server of the tests' own, with a run config of their choosing."""
+
     url: str
     process: subprocess.Popen
     log_path: Path
 
     def vector_db_ids(self) -> list[str]:
-        with urllib.request.urlopen(f"{self.url}/v1/vector-dbs", timeout=30) as response:
-            return [db["identifier"] for db in json.load(response)["data"]]
+        return vector_db_ids(self.url)
 
     def stop(self) -> None:
         if self.process.poll() is not None:

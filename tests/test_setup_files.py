@@ -171,7 +171,9 @@ from llama_stack.distribution.stack import replace_env_vars
 config = StackRunConfig(**replace_env_vars(yaml.safe_load(open(sys.argv[1]))))
 [telemetry] = config.providers["telemetry"]
 print(json.dumps({"telemetry": telemetry.config, "apis": sorted(config.apis),
-                  "host": config.server.host, "vector_io": [p.provider_type for p in config.providers.get("vector_io", [])]}))
+                  "host": config.server.host, "vector_io": [p.provider_type for p in config.providers.get("vector_io", [])],
+                  "inference": [p.provider_type for p in config.providers.get("inference", [])],
+                  "external_providers_dir": str(config.external_providers_dir)}))
 """
 
 
@@ -213,10 +215,15 @@ def test_no_hard_coded_ip_address_in_the_set_up_files():
 
 @pytest.mark.server
 def test_local_run_config_is_loopback_only_with_faiss_and_otel():
+    providers_dir = PROJECT_ROOT / "local" / "providers.d"
     config = validate_run_config(PROJECT_ROOT / "local" / "run-local.yaml", {
-        "LOCAL_STACK_STATE_DIR": "/tmp/x", "EMBEDDING_MODEL_PATH": "/tmp/m"})
+        "LOCAL_STACK_STATE_DIR": "/tmp/x", "EMBEDDING_MODEL_PATH": "/tmp/m",
+        "LLAMA_SERVER_URL": "http://127.0.0.1:1/v1", "LOCAL_PROVIDERS_DIR": str(providers_dir)})
     assert config["host"] == "127.0.0.1"
     assert config["vector_io"] == ["inline::faiss"]
+    assert config["inference"] == ["remote::llama-cpp", "inline::sentence-transformers"]
+    assert config["external_providers_dir"] == str(providers_dir)
+    assert (providers_dir / "remote" / "inference" / "llama-cpp.yaml").is_file()
     assert "otel_trace" in config["telemetry"]["sinks"]
 
 
@@ -224,7 +231,8 @@ def test_local_run_config_is_loopback_only_with_faiss_and_otel():
 
 
 def test_requirements_are_pinned():
-    for name in ("requirements.txt", "requirements-dev.txt", "local/requirements-server.txt"):
+    for name in ("requirements.txt", "requirements-dev.txt", "local/requirements-server.txt",
+                 "local/requirements-phoenix.txt", "local/requirements-model.txt"):
         for line in (PROJECT_ROOT / name).read_text().splitlines():
             line = line.split("#")[0].strip()
             if line and not line.startswith("-r"):

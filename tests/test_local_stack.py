@@ -1,0 +1,147 @@
+"""End to end on the local stack: the script, Llama Stack 0.2.12, Gemma 3 270M on llama.cpp.
+
+Two questions through a real agent: each turn must run the model and a knowledge_search
+tool execution on the server, the answers must be clean text, and the whole run must be
+one trace with one root and no orphans. First with the suite's OTLP receiver as the trace
+backend (TRACE_BACKEND=external), then once more on a stack of its own with Arize Phoenix,
+read back through Phoenix's REST API.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+
+import pytest
+
+from conftest import run_script
+from llama_stack_server import StackServer, free_port
+from local import stack
+from trace_shape import ancestors, orphans, roots, server_spans_for_route
+
+QUESTIONS = (
+    "Should I use npm to start a node.js application?",
+    "How should a Node.js service handle SIGTERM?",
+)
+# What leaks when the chat template or the stop sequences are wrong.
+TEMPLATE_LEFTOVERS = ("<|im_end|>", "<|im_start|>", "<start_of_turn>", "<end_of_turn>", "<eos>", "<bos>",
+                      "Question:", "Notes:", "Answer:")
+ROOT_PREFIX = "Python LlamaStack request - "
+
+
+def question_args() -> list[str]:
+    return [f"--question={q}" for q in QUESTIONS]
+
+
+def answers(stdout: str) -> list[str]:
+    return [a.strip() for a in re.findall(r"^RESPONSE: (.*?)(?=^QUESTION: |^Trace ID: |\Z)", stdout, re.S | re.M)]
+
+
+def assert_clean_answers(stdout: str) -> None:
+    found = answers(stdout)
+    assert len(found) == len(QUESTIONS), stdout
+    for answer in found:
+        assert answer, f"empty answer in:\n{stdout}"
+        leftovers = [t for t in TEMPLATE_LEFTOVERS if t in answer]
+        assert not leftovers, f"template text {leftovers} in answer {answer!r}"
+
+
+def is_turn(span) -> bool:
+    return str(span.attributes.get("url.path", "")).endswith("/turn")
+
+
+@pytest.fixture(scope="module")
+def two_questions(local_stack, otlp_receiver):
+    env = {**local_stack.script_env(), "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url}
+    run = run_script(*question_args(), env=env, timeout=600)
+    assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
+    trace_id = run.trace_id
+    otlp_receiver.wait_for(lambda spans: bool(server_spans_for_route(spans, "DELETE", "/v1/vector-dbs")),
+                           trace_id=trace_id, timeout=60)
+    try:
+        spans = otlp_receiver.wait_for(lambda spans: not orphans(spans), trace_id=trace_id, timeout=15)
+    except AssertionError:
+        spans = otlp_receiver.spans(trace_id)  # test_one_whole_trace says what is missing
+    return run, spans
+
+
+def test_two_clean_answers(two_questions):
+    run, _ = two_questions
+    assert run.stdout.count("QUESTION: ") == 2
+    assert_clean_answers(run.stdout)
+
+
+def test_one_whole_trace(two_questions):
+    _, spans = two_questions
+    [root] = roots(spans)
+    assert root.name.startswith(ROOT_PREFIX)
+    assert not orphans(spans), [f"{s.service}:{s.name}" for s in orphans(spans)]
+    assert {s.service for s in spans} == {"PythonAgentRAG", "LlamaStack"}
+
+
+def test_each_turn_ran_the_model_and_knowledge_search(two_questions):
+    _, spans = two_questions
+    turns = [s for s in server_spans_for_route(spans, "POST", "/v1/agents/") if is_turn(s)]
+    assert len(turns) == len(QUESTIONS), [s.attributes.get("url.path") for s in turns]
+    by_id = {s.span_id: s for s in spans}
+    for turn in turns:
+        # The server's work hangs beside its HTTP span, under the script's client span for the call.
+        call = by_id[turn.parent_span_id]
+        inside = [s for s in spans if call in ancestors(s, spans)]
+        names = {s.name for s in inside}
+        assert "inference" in names, sorted(names)
+        tools = [s for s in inside if s.name == "tool_execution"]
+        assert [s.attributes.get("tool_name") for s in tools] == ["knowledge_search"], sorted(names)
+
+
+def test_vector_db_removed(two_questions, llama_stack):
+    run, _ = two_questions
+    assert run.vector_db_id not in llama_stack.vector_db_ids()
+
+
+# --- Phoenix -------------------------------------------------------------------------------------
+
+
+def phoenix_spans(ui: str, trace_id: str) -> list[dict]:
+    url = f"{ui}/v1/projects/default/spans?trace_id={trace_id}&limit=1000"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)["data"]
+
+
+@pytest.fixture(scope="module")
+def phoenix_stack(tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("phoenix-stack")
+    try:
+        running = stack.up(state_dir=state_dir, trace_backend="phoenix", llama_stack_port=free_port(),
+                           llama_server_port=free_port(), phoenix_port=free_port())
+    except stack.StackError as error:
+        pytest.fail(f"the local stack with Phoenix did not start: {error}", pytrace=False)
+    yield running
+    stack.down(state_dir=state_dir, quiet=True)
+
+
+def test_phoenix_receives_the_same_whole_trace(phoenix_stack):
+    run = run_script(*question_args(), env=phoenix_stack.script_env(), timeout=600)
+    assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
+    assert_clean_answers(run.stdout)
+    trace_id = run.trace_id
+    assert f"Trace link: {phoenix_stack.trace_ui}/redirects/traces/{trace_id}" in run.stdout
+
+    deadline = time.monotonic() + 60
+    while True:
+        spans = phoenix_spans(phoenix_stack.trace_ui, trace_id)
+        ids = {s["context"]["span_id"] for s in spans}
+        orphaned = [s["name"] for s in spans if s["parent_id"] and s["parent_id"] not in ids]
+        done = any(s["name"].startswith("DELETE /v1/vector-dbs") for s in spans) and not orphaned
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert not orphaned, orphaned
+    root_names = [s["name"] for s in spans if not s["parent_id"]]
+    assert len(root_names) == 1 and root_names[0].startswith(ROOT_PREFIX), root_names
+    tools = [s for s in spans if s["name"] == "tool_execution"]
+    assert [s["attributes"].get("tool_name") for s in tools] == ["knowledge_search"] * len(QUESTIONS)
+    assert sum(s["name"] == "inference" for s in spans) >= 2 * len(QUESTIONS)  # search, then answer
+    assert run.vector_db_id not in StackServer(phoenix_stack.llama_stack_url).vector_db_ids()

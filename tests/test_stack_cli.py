@@ -1,0 +1,74 @@
+"""`python -m local.stack` (make stack-up/-down/-status/-logs) as a user runs it: the answers it
+gives before it builds or starts anything. Starting the stack itself is tested end to end in
+test_local_stack.py."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from llama_stack_server import PROJECT_ROOT, free_port
+
+
+def stack_cli(*args: str, tmp_path, **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("TRACE_BACKEND", "OTEL_EXPORTER_OTLP_ENDPOINT", "LLAMA_STACK_PORT", "LLAMA_SERVER_PORT")}
+    return subprocess.run(
+        [sys.executable, "-m", "local.stack", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+        env={**base, "LOCAL_STACK_DIR": str(tmp_path / "stack"), **env},
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, says: str) -> None:
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("[stack] error: "), result.stderr
+    assert says in lines[0]
+
+
+def test_status_and_logs_when_nothing_runs(tmp_path):
+    for command in ("status", "logs"):
+        result = stack_cli(command, tmp_path=tmp_path)
+        assert result.returncode == 3 and "not running" in result.stdout, result
+
+
+def test_down_when_nothing_runs_is_fine(tmp_path):
+    result = stack_cli("down", tmp_path=tmp_path)
+    assert result.returncode == 0 and "not running" in result.stderr
+
+
+def test_unknown_trace_backend(tmp_path):
+    assert_one_line_error(stack_cli("up", tmp_path=tmp_path, TRACE_BACKEND="zipkin"), "use jaeger, phoenix or external")
+
+
+def test_external_backend_needs_an_endpoint(tmp_path):
+    result = stack_cli("up", tmp_path=tmp_path, TRACE_BACKEND="external", OTEL_EXPORTER_OTLP_ENDPOINT="")
+    assert_one_line_error(result, "needs OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+@pytest.mark.parametrize("setting", ["LLAMA_STACK_PORT", "LLAMA_SERVER_PORT"])
+def test_a_taken_port_is_named_with_its_setting(tmp_path, setting):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = {"LLAMA_STACK_PORT": str(free_port()), "LLAMA_SERVER_PORT": str(free_port()), setting: str(port)}
+        result = stack_cli("up", tmp_path=tmp_path, TRACE_BACKEND="external",
+                           OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", **ports)
+    assert_one_line_error(result, f"port {port} on 127.0.0.1 is taken")
+    assert f"{setting}=<port>" in result.stderr
+
+
+def test_a_port_that_is_not_a_number(tmp_path):
+    result = stack_cli("up", tmp_path=tmp_path, TRACE_BACKEND="external",
+                       OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", LLAMA_STACK_PORT="http")
+    assert_one_line_error(result, "LLAMA_STACK_PORT='http' is not a port number")
+
+
+def test_unknown_command_prints_usage(tmp_path):
+    result = stack_cli("sideways", tmp_path=tmp_path)
+    assert result.returncode == 2 and "up | down | status" in result.stderr
