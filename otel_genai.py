@@ -71,6 +71,7 @@ CHUNK_SIZE_TOKENS = "rag_agent.chunk_size_tokens"
 EMBEDDING_MODEL = "rag_agent.embedding_model"
 QUESTION_CHARS = "rag_agent.question.chars"
 ANSWER_CHARS = "rag_agent.answer.chars"
+AGENTS_COUNT = "rag_agent.agents.count"
 RETRIEVED_CHUNKS = "rag_agent.retrieval.chunks"
 RETRIEVED_CHARS = "rag_agent.retrieval.chars"
 FAILED_PHASE = "rag_agent.failed_phase"
@@ -147,8 +148,8 @@ def configure_metrics(*, endpoint: str, resource: Resource, metric_reader: Metri
 class Instruments:
     """The run's histograms, from whichever meter provider is global (a no-op one when off)."""
 
-    def __init__(self) -> None:
-        meter = metrics.get_meter(METER_NAME)
+    def __init__(self, meter: metrics.Meter | None = None) -> None:
+        meter = meter or metrics.get_meter(METER_NAME)
         self.operation_duration = meter.create_histogram(
             "gen_ai.client.operation.duration", unit="s", description="GenAI operation duration",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS_S)
@@ -195,9 +196,10 @@ def record_failure(span: Span, exc: BaseException, *, capture_content: bool) -> 
 class Telemetry:
     """Phase spans under the run's root span, and the metrics, for one run of the script."""
 
-    def __init__(self, *, tracer: trace.Tracer, capture_content: bool | None = None) -> None:
+    def __init__(self, *, tracer: trace.Tracer, meter: metrics.Meter | None = None,
+                 capture_content: bool | None = None) -> None:
         self.tracer = tracer
-        self.instruments = Instruments()
+        self.instruments = Instruments(meter)
         self.capture_content = capture_content_enabled() if capture_content is None else capture_content
         self.failed_phase: str | None = None
 
@@ -271,10 +273,12 @@ class TurnObserver:
     answer token, an ``execute_tool`` span per tool the server ran, token usage when reported,
     the finish reason. It reads the events; printing the answer is the caller's business."""
 
-    def __init__(self, telemetry: Telemetry, span: Span, *, data_source_id: str,
+    def __init__(self, telemetry: Telemetry, span: Span, *, question: str, data_source_id: str,
                  metric_attributes: Mapping[str, Any]) -> None:
         self.telemetry = telemetry
         self.span = span
+        span.set_attribute(QUESTION_CHARS, len(question))
+        telemetry.content(span, INPUT_MESSAGES, [{"role": "user", "parts": text_parts(question)}])
         self.data_source_id = data_source_id
         self.metric_attributes = dict(metric_attributes)
         self.started = time.perf_counter()
@@ -333,11 +337,9 @@ class TurnObserver:
             self.telemetry.content(span, TOOL_CALL_RESULT, result)
             span.end()
 
-    def finish(self, *, question: str, answer: str) -> None:
-        """Sizes always; the messages themselves only with the opt-in; metrics for the turn."""
-        self.span.set_attribute(QUESTION_CHARS, len(question))
+    def finish(self, *, answer: str) -> None:
+        """The answer's size always, its text only with the opt-in; metrics for the turn."""
         self.span.set_attribute(ANSWER_CHARS, len(answer))
-        self.telemetry.content(self.span, INPUT_MESSAGES, [{"role": "user", "parts": text_parts(question)}])
         self.telemetry.content(self.span, OUTPUT_MESSAGES, [{"role": "assistant", "parts": text_parts(answer)}])
         instruments = self.telemetry.instruments
         if self.first_chunk_s is not None:
