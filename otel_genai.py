@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -188,7 +189,12 @@ def safe_error_message(exc: BaseException, *, capture_content: bool) -> str:
 
 def record_failure(span: Span, exc: BaseException, *, capture_content: bool) -> None:
     message = safe_error_message(exc, capture_content=capture_content)
-    span.record_exception(exc, attributes={"exception.message": message})
+    attributes = {"exception.message": message}
+    if not capture_content:
+        # A formatted traceback ends with (and chains) the full messages: keep the frames only.
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        attributes["exception.stacktrace"] = f"Traceback (most recent call last):\n{frames}{type(exc).__qualname__}: {message}"
+    span.record_exception(exc, attributes=attributes)
     span.set_status(StatusCode.ERROR, message)
     span.set_attribute(ERROR_TYPE, type(exc).__qualname__)
 
