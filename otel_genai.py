@@ -106,9 +106,13 @@ def redact_url(url: str) -> str:
 
 
 def scrub_http_span(span: Span, request: Any) -> None:
-    """HTTPX request hook: it runs after the instrumentation set url.full, and overwrites it."""
-    if span.is_recording():
-        span.set_attribute("url.full", redact_url(str(request.url)))
+    """HTTPX request hook: it runs after the instrumentation has set the URL attribute (``http.url``
+    in the old HTTP conventions, ``url.full`` in the new; OTEL_SEMCONV_STABILITY_OPT_IN picks)
+    and overwrites whichever is there."""
+    present = getattr(span, "attributes", None) or {}
+    for key in ("http.url", "url.full"):
+        if key in present:
+            span.set_attribute(key, redact_url(str(request.url)))
 
 
 def disable_header_capture() -> list[str]:
