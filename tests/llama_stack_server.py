@@ -47,6 +47,17 @@ class LlamaStackServer:
         with urllib.request.urlopen(f"{self.url}/v1/vector-dbs", timeout=30) as response:
             return [db["identifier"] for db in json.load(response)["data"]]
 
+    def llm_ids(self) -> list[str]:
+        with urllib.request.urlopen(f"{self.url}/v1/models", timeout=30) as response:
+            return [m["identifier"] for m in json.load(response)["data"] if m.get("model_type") == "llm"]
+
+    def call(self, method: str, path: str, body: dict | None = None) -> None:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60):
+            pass
+
     def stop(self) -> None:
         if self.process.poll() is not None:
             return
