@@ -155,7 +155,7 @@ def test_no_content_in_the_scripts_spans_by_default(private_run):
     # The canaries did reach the server, whose own spans record call arguments (see README):
     # so the check above could have caught a leak.
     server_side = recorded([s for s in spans if s.service != SERVICE])
-    assert DOC_CANARY in server_side and INSTRUCTIONS_CANARY in server_side
+    assert DOC_CANARY in server_side and INSTRUCTIONS_CANARY in server_side and QUESTION_CANARY in server_side
 
 
 def test_opted_in_content_goes_where_the_conventions_put_it(opted_in_run):
