@@ -503,13 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run_rag(settings, run_id=run_id, telemetry=telemetry)
             except BaseException as exc:
                 translated = translate_client_error(exc, settings.llama_stack_url) if isinstance(exc, Exception) else None
-                failure = translated or exc
-                run_error = type(failure).__qualname__
-                genai.record_failure(root, failure, capture_content=telemetry.capture_content)
-                if telemetry.failed_phase:  # so the root alone says where it went wrong
-                    root.set_attribute(genai.FAILED_PHASE, telemetry.failed_phase)
-                    root.set_status(StatusCode.ERROR, f"{telemetry.failed_phase} failed: "
-                                    f"{genai.safe_error_message(failure, capture_content=telemetry.capture_content)}")
+                run_error = telemetry.record_run_failure(root, translated or exc)
                 if translated is None:
                     raise
                 raise translated from exc

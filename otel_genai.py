@@ -240,6 +240,16 @@ class Telemetry:
             point[ERROR_TYPE] = error
         self.instruments.operation_duration.record(time.perf_counter() - started, point)
 
+    def record_run_failure(self, root: Span, exc: BaseException) -> str:
+        """The root span records the failure and names the phase it happened in; returns the
+        error type for the run-duration metric."""
+        record_failure(root, exc, capture_content=self.capture_content)
+        if self.failed_phase:
+            root.set_attribute(FAILED_PHASE, self.failed_phase)
+            message = safe_error_message(exc, capture_content=self.capture_content)
+            root.set_status(StatusCode.ERROR, f"{self.failed_phase} failed: {message}")
+        return type(exc).__qualname__
+
     def content(self, span: Span, name: str, value: Any) -> None:
         """Set a content attribute — only when the user opted in."""
         if self.capture_content:
