@@ -6,7 +6,14 @@ creates an agent whose only tool is ``builtin::rag/knowledge_search``, asks it
 questions and prints the answers. Every HTTP call the Llama Stack client makes
 carries a W3C ``traceparent`` header, so the spans the server records while
 handling it become children of this script's spans: a trace viewer shows the
-run, each API call, and what the server did inside each call, in one tree.
+run, its phases (``ingest_documents``, ``create_agent``, ``invoke_agent`` per
+question, ``execute_tool``, ``clean_up``, named per the OpenTelemetry GenAI
+conventions; see otel_genai.py), each API call, and what the server did inside
+each call, in one tree. It also exports GenAI client metrics over OTLP.
+
+Private by default: the script's spans hold sizes, counts and ids, never the
+questions, answers, instructions, documents or retrieved chunks;
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true opts in to recording them.
 
 Run it against a Llama Stack server and an OTLP/HTTP collector (Jaeger):
 
@@ -17,8 +24,10 @@ or with no containers at all, against the project's local stack: `make demo`.
 
 Environment (a flag beats its variable, which beats the default; see --help):
     LLAMA_STACK_URL, INFERENCE_MODEL, RAG_DOCS_DIR, TOOL_CHOICE, TRACE_UI_URL, TRACE_BACKEND,
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT,
-    OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED=true (no tracing),
+    AGENT_INSTRUCTIONS, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_METRICS_EXPORTER=none (no metrics),
+    OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED=true (no telemetry),
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true (record content in spans),
     RAG_AGENT_DEBUG=1 (tracebacks instead of one-line errors).
 """
 
@@ -28,6 +37,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 import traceback
 import uuid
 from collections.abc import Sequence
@@ -42,8 +52,10 @@ from opentelemetry.propagate import set_global_textmap
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+import otel_genai as genai
 
 DEFAULT_LLAMA_STACK_URL = "http://localhost:8321"
 DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -68,7 +80,8 @@ CLEANUP_TIMEOUT_SECONDS = 60.0
 TRACER_NAME = "Python LlamaStack application"
 ROOT_SPAN_PREFIX = "Python LlamaStack request - "
 RAG_TOOL = "builtin::rag/knowledge_search"
-AGENT_INSTRUCTIONS = (
+AGENT_NAME = "rag-agent"
+DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant, answer questions only based on information in the documents provided"
 )
 
@@ -79,11 +92,13 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 
 class UserError(Exception):
-    """An expected failure: its message is one line telling the user what to do."""
+    """An expected failure: its message is one line telling the user what to do.
+    ``trace_message`` is what the trace may say: without server text that can echo content."""
 
-    def __init__(self, message: str, *, exit_code: int = EXIT_USAGE) -> None:
+    def __init__(self, message: str, *, exit_code: int = EXIT_USAGE, trace_message: str | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.trace_message = trace_message or message
 
 
 # --- Tracing -------------------------------------------------------------------------------------
@@ -121,9 +136,13 @@ def configure_tracing(*, endpoint: str, span_processor: SpanProcessor | None = N
         span_processor = BatchSpanProcessor(span_exporter)
     provider.add_span_processor(span_processor)
     trace.set_tracer_provider(provider)
+    # Header values can hold credentials: this script never records them.
+    for name in genai.disable_header_capture():
+        print(f"warning: ignoring {name}: this script does not record HTTP headers", file=sys.stderr)
     # Every httpx client created from here on (the Llama Stack client's included)
-    # gets a client span per request and injects the current context into it.
-    HTTPXClientInstrumentor().instrument()
+    # gets a client span per request and injects the current context into it;
+    # the hook strips credentials and query values from the URL the span records.
+    HTTPXClientInstrumentor().instrument(request_hook=genai.scrub_http_span)
     set_global_textmap(TraceContextTextMapPropagator())
     return provider
 
@@ -190,6 +209,7 @@ class Settings:
     chunk_size_in_tokens: int
     show_rag_documents: bool
     tool_choice: str = DEFAULT_TOOL_CHOICE
+    instructions: str = DEFAULT_INSTRUCTIONS
 
 
 def pick_vector_io_provider(client: Any) -> str:
@@ -211,16 +231,8 @@ def check_model(client: Any, model: str) -> None:
         )
 
 
-def content_text(content: Any) -> str:
-    """Flatten Llama Stack's interleaved content (a string or a list of items) to text."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(content_text(item) for item in content)
-    return str(getattr(content, "text", "") or "")
-
-
-def ask(agent: Any, *, session_id: str, question: str, show_rag_documents: bool) -> str:
+def ask(agent: Any, *, session_id: str, question: str, show_rag_documents: bool,
+        observer: genai.TurnObserver) -> str:
     """Run one streamed turn, printing the answer as it arrives; return the answer."""
     print(f"QUESTION: {question}")
     print("RESPONSE: ", end="", flush=True)
@@ -232,7 +244,10 @@ def ask(agent: Any, *, session_id: str, question: str, show_rag_documents: bool)
         error = getattr(chunk, "error", None)
         if error:
             message = error.get("message", error) if isinstance(error, dict) else error
-            raise UserError(f"the agent turn failed on the server: {message}", exit_code=EXIT_SERVER)
+            print()
+            raise UserError(f"the agent turn failed on the server: {message}", exit_code=EXIT_SERVER,
+                            trace_message="the agent turn failed on the server")
+        observer.observe(chunk)
         payload = chunk.event.payload
         if payload.event_type == "step_progress" and payload.step_type == "inference":
             if getattr(payload.delta, "type", None) == "text":
@@ -241,80 +256,116 @@ def ask(agent: Any, *, session_id: str, question: str, show_rag_documents: bool)
         elif payload.event_type == "step_complete" and payload.step_type == "tool_execution":
             if show_rag_documents:
                 for response in payload.step_details.tool_responses:
-                    print(f"\n--- {response.tool_name} returned ---\n{content_text(response.content)}\n---")
+                    print(f"\n--- {response.tool_name} returned ---\n{genai.flatten_content(response.content)}\n---")
     print()
-    return "".join(parts).strip()
+    answer = "".join(parts).strip()
+    observer.finish(answer=answer)
+    return answer
 
 
-def run_rag(settings: Settings, *, run_id: str) -> None:
+def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> None:
     documents = load_documents(settings.docs_dir)
     # Imported only now, after tracing is configured, as the instrumentation expects.
     from llama_stack_client import Agent, LlamaStackClient
 
     client = LlamaStackClient(base_url=settings.llama_stack_url, timeout=settings.timeout, max_retries=0)
-    provider_id = pick_vector_io_provider(client)
-    if settings.questions:
-        check_model(client, settings.model)
+    with telemetry.phase("check_server"):
+        provider_id = pick_vector_io_provider(client)
+        if settings.questions:
+            check_model(client, settings.model)
 
     vector_db_id = f"test-vector-db-{run_id}"
-    client.vector_dbs.register(
-        vector_db_id=vector_db_id,
-        embedding_model=settings.embedding_model,
-        embedding_dimension=settings.embedding_dimension,
-        provider_id=provider_id,
-    )
+    registered = False
     agent_ids: list[str] = []
+    # What every gen_ai span and metric point of this run shares.
+    model_attributes = {genai.REQUEST_MODEL: settings.model, genai.PROVIDER_NAME: genai.PROVIDER}
     try:
-        client.tool_runtime.rag_tool.insert(
-            documents=[
-                {"document_id": d.document_id, "content": d.text, "mime_type": "text/plain", "metadata": {}}
-                for d in documents
-            ],
-            vector_db_id=vector_db_id,
-            chunk_size_in_tokens=settings.chunk_size_in_tokens,
-        )
-        total_kb = sum(d.size_bytes for d in documents) / 1024
-        print(f"Ingested {len(documents)} documents ({total_kb:.1f} KB) into vector DB {vector_db_id}")
-        if settings.questions:  # (no early return here: the clean-up below must run)
-            agent = Agent(
-                client,
-                model=settings.model,
-                instructions=AGENT_INSTRUCTIONS,
-                tools=[{"name": RAG_TOOL, "args": {"vector_db_ids": [vector_db_id]}}],
-                tool_config={"tool_choice": settings.tool_choice},
+        total_bytes = sum(d.size_bytes for d in documents)
+        with telemetry.phase("ingest_documents", {
+            genai.DATA_SOURCE_ID: vector_db_id, genai.DOCUMENTS_COUNT: len(documents),
+            genai.DOCUMENTS_BYTES: total_bytes, genai.CHUNK_SIZE_TOKENS: settings.chunk_size_in_tokens,
+            genai.EMBEDDING_MODEL: settings.embedding_model,
+        }):
+            client.vector_dbs.register(
+                vector_db_id=vector_db_id,
+                embedding_model=settings.embedding_model,
+                embedding_dimension=settings.embedding_dimension,
+                provider_id=provider_id,
             )
-            agent_ids.append(agent.agent_id)
-            session_id = agent.create_session(f"rag-session-{run_id}")
+            registered = True
+            client.tool_runtime.rag_tool.insert(
+                documents=[
+                    {"document_id": d.document_id, "content": d.text, "mime_type": "text/plain", "metadata": {}}
+                    for d in documents
+                ],
+                vector_db_id=vector_db_id,
+                chunk_size_in_tokens=settings.chunk_size_in_tokens,
+            )
+        print(f"Ingested {len(documents)} documents ({total_bytes / 1024:.1f} KB) into vector DB {vector_db_id}")
+        if settings.questions:  # (no early return here: the clean-up below must run)
+            agent_attributes = {genai.AGENT_NAME: AGENT_NAME, genai.DATA_SOURCE_ID: vector_db_id, **model_attributes}
+            with telemetry.phase(f"{genai.CREATE_AGENT} {AGENT_NAME}", kind=SpanKind.CLIENT, attributes={
+                genai.OPERATION_NAME: genai.CREATE_AGENT, **agent_attributes,
+            }) as span:
+                telemetry.content(span, genai.SYSTEM_INSTRUCTIONS, genai.text_parts(settings.instructions))
+                agent = Agent(
+                    client,
+                    model=settings.model,
+                    instructions=settings.instructions,
+                    tools=[{"name": RAG_TOOL, "args": {"vector_db_ids": [vector_db_id]}}],
+                    tool_config={"tool_choice": settings.tool_choice},
+                )
+                agent_ids.append(agent.agent_id)
+                span.set_attribute(genai.AGENT_ID, agent.agent_id)
+                # The session is the conversation every question of this run goes into.
+                session_id = agent.create_session(f"rag-session-{run_id}")
+                span.set_attribute(genai.CONVERSATION_ID, session_id)
+            agent_attributes.update({genai.AGENT_ID: agent.agent_id, genai.CONVERSATION_ID: session_id})
             for question in settings.questions:
-                ask(agent, session_id=session_id, question=question, show_rag_documents=settings.show_rag_documents)
+                with telemetry.phase(f"{genai.INVOKE_AGENT} {AGENT_NAME}", kind=SpanKind.CLIENT, attributes={
+                    genai.OPERATION_NAME: genai.INVOKE_AGENT, **agent_attributes,
+                }) as span:
+                    observer = genai.TurnObserver(telemetry, span, question=question, data_source_id=vector_db_id,
+                                                  metric_attributes={genai.OPERATION_NAME: genai.INVOKE_AGENT,
+                                                                     **model_attributes})
+                    ask(agent, session_id=session_id, question=question,
+                        show_rag_documents=settings.show_rag_documents, observer=observer)
     except BaseException:
         # Clean up, but let the original failure be the one reported.
-        for problem in clean_up(client, vector_db_id=vector_db_id, agent_ids=agent_ids, settings=settings):
+        for problem in clean_up(client, vector_db_id=vector_db_id if registered else None, agent_ids=agent_ids,
+                                settings=settings, telemetry=telemetry):
             print(f"warning: {problem}", file=sys.stderr)
         raise
-    problems = clean_up(client, vector_db_id=vector_db_id, agent_ids=agent_ids, settings=settings)
+    problems = clean_up(client, vector_db_id=vector_db_id, agent_ids=agent_ids, settings=settings, telemetry=telemetry)
     if problems:
-        raise UserError(problems[0], exit_code=EXIT_SERVER)
+        raise UserError(problems[0], exit_code=EXIT_SERVER, trace_message=f"clean-up left {len(problems)} thing(s) behind")
 
 
-def clean_up(client: Any, *, vector_db_id: str, agent_ids: list[str], settings: Settings) -> list[str]:
+def clean_up(client: Any, *, vector_db_id: str | None, agent_ids: list[str], settings: Settings,
+             telemetry: genai.Telemetry) -> list[str]:
     """Remove what the run created on the server; return what could not be removed."""
     # A call that timed out may still be running server-side and hold the server up:
     # give the clean-up calls room even when --timeout is short.
     timeout = max(settings.timeout, CLEANUP_TIMEOUT_SECONDS)
     problems = []
-    for agent_id in agent_ids:
-        try:
-            client.agents.delete(agent_id, timeout=timeout)
-        except Exception as exc:  # noqa: BLE001 - reported, not raised: the vector DB comes next
-            problems.append(f"could not delete agent {agent_id}: {exc}")
-    try:
-        client.vector_dbs.unregister(vector_db_id, timeout=timeout)
-    except Exception as exc:  # noqa: BLE001
-        problems.append(
-            f"could not remove vector DB {vector_db_id} ({type(exc).__name__}: {exc}) — remove it with "
-            f"curl -X DELETE {settings.llama_stack_url}/v1/vector-dbs/{vector_db_id}"
-        )
+    attributes = {genai.DATA_SOURCE_ID: vector_db_id} if vector_db_id else {}
+    with telemetry.phase("clean_up", {**attributes, genai.AGENTS_COUNT: len(agent_ids)}) as span:
+        for agent_id in agent_ids:
+            try:
+                client.agents.delete(agent_id, timeout=timeout)
+            except Exception as exc:  # noqa: BLE001 - reported, not raised: the vector DB comes next
+                problems.append(f"could not delete agent {agent_id}: {exc}")
+        if vector_db_id is not None:
+            try:
+                client.vector_dbs.unregister(vector_db_id, timeout=timeout)
+            except Exception as exc:  # noqa: BLE001
+                problems.append(
+                    f"could not remove vector DB {vector_db_id} ({type(exc).__name__}: {exc}) — remove it with "
+                    f"curl -X DELETE {settings.llama_stack_url}/v1/vector-dbs/{vector_db_id}"
+                )
+        if problems:
+            span.set_status(StatusCode.ERROR, f"{len(problems)} thing(s) left on the server")
+            telemetry.failed_phase = telemetry.failed_phase or "clean_up"
     return problems
 
 
@@ -335,10 +386,9 @@ def translate_client_error(exc: Exception, url: str) -> UserError | None:
     if isinstance(exc, APIStatusError):
         request = exc.response.request
         detail = " ".join(str(exc.message).split())[:200]
-        return UserError(
-            f"Llama Stack at {url} answered HTTP {exc.status_code} to {request.method} {request.url.path}: {detail}",
-            exit_code=EXIT_SERVER,
-        )
+        answered = f"Llama Stack at {url} answered HTTP {exc.status_code} to {request.method} {request.url.path}"
+        # The server's detail may quote what was sent: the terminal gets it, the trace does not.
+        return UserError(f"{answered}: {detail}", exit_code=EXIT_SERVER, trace_message=answered)
     return None
 
 
@@ -388,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the agent's tool_choice: auto (the model decides), required, none, or a tool name such as "
              "knowledge_search to make the model search before it answers; small models need that "
              "(env TOOL_CHOICE; default %(default)s)")
+    add("--instructions", default=env_default("AGENT_INSTRUCTIONS", DEFAULT_INSTRUCTIONS),
+        help="the agent's system instructions (env AGENT_INSTRUCTIONS; default %(default)r)")
     add("--trace-ui", default=env_default("TRACE_UI_URL", DEFAULT_TRACE_UI_URL),
         help="trace viewer base URL for the printed link (env TRACE_UI_URL; default %(default)s)")
     backend = os.environ.get("TRACE_BACKEND", "")  # "external" (the local stack's) keeps the default
@@ -396,7 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="which viewer --trace-ui is, for the link's form (env TRACE_BACKEND; default %(default)s)")
     add("--otlp-endpoint", default=None,
         help="OTLP/HTTP traces endpoint (default: env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else "
-             f"OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, else {DEFAULT_OTLP_TRACES_ENDPOINT})")
+             f"OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, else {DEFAULT_OTLP_TRACES_ENDPOINT}); metrics go to "
+             "the same base + /v1/metrics unless OTEL_EXPORTER_OTLP_METRICS_ENDPOINT says otherwise")
+    add("--no-metrics", action="store_true",
+        help="export no OTLP metrics (also: env OTEL_METRICS_EXPORTER=none)")
     add("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_SECONDS,
         help="seconds to wait for any one Llama Stack call (default %(default)s)")
     add("--embedding-model", default=DEFAULT_EMBEDDING_MODEL, help="embedding model of the vector DB (default %(default)s)")
@@ -428,6 +483,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         chunk_size_in_tokens=args.chunk_size,
         show_rag_documents=args.show_rag_documents,
         tool_choice=args.tool_choice,
+        instructions=args.instructions,
     )
 
 
@@ -442,25 +498,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
 
-    provider = None if tracing_disabled() else configure_tracing(endpoint=resolve_traces_endpoint(args.otlp_endpoint))
+    provider = meter_provider = None
+    if not tracing_disabled():
+        traces_endpoint = resolve_traces_endpoint(args.otlp_endpoint)
+        provider = configure_tracing(endpoint=traces_endpoint)
+        if not (args.no_metrics or genai.metrics_disabled()):
+            meter_provider = genai.configure_metrics(endpoint=genai.resolve_metrics_endpoint(traces_endpoint),
+                                                     resource=provider.resource)
     tracer = trace.get_tracer(TRACER_NAME)
+    telemetry = genai.Telemetry(tracer=tracer)
     run_id = str(uuid.uuid4())
     trace_id = 0
     exit_code = 0
+    run_error: str | None = None  # for the run-duration metric
+    started = time.perf_counter()
     try:
         # Everything, from client creation to cleanup, happens inside this one span:
-        # it is the root that the server's spans hang under.
-        with tracer.start_as_current_span(f"{ROOT_SPAN_PREFIX}{run_id}") as root:
+        # it is the root that the phases and the server's spans hang under.
+        with tracer.start_as_current_span(f"{ROOT_SPAN_PREFIX}{run_id}", record_exception=False,
+                                          set_status_on_exception=False) as root:
             trace_id = root.get_span_context().trace_id
             try:
-                run_rag(settings, run_id=run_id)
-            except KeyboardInterrupt as exc:
-                # The SDK records only Exception subclasses on its own.
-                root.record_exception(exc)
-                root.set_status(StatusCode.ERROR, "interrupted (SIGINT)")
-                raise
-            except Exception as exc:
-                translated = translate_client_error(exc, settings.llama_stack_url)
+                run_rag(settings, run_id=run_id, telemetry=telemetry)
+            except BaseException as exc:
+                translated = translate_client_error(exc, settings.llama_stack_url) if isinstance(exc, Exception) else None
+                run_error = telemetry.record_run_failure(root, translated or exc)
                 if translated is None:
                     raise
                 raise translated from exc
@@ -480,8 +542,12 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         exit_code = EXIT_ERROR
     finally:
+        telemetry.instruments.run_duration.record(time.perf_counter() - started,
+                                                  {genai.ERROR_TYPE: run_error} if run_error else {})
         if provider is not None:
             provider.shutdown()
+        if meter_provider is not None:
+            meter_provider.shutdown()
 
     if provider is not None and trace_id:
         trace_hex = trace.format_trace_id(trace_id)

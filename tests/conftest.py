@@ -25,7 +25,9 @@ SCRIPT_ENV_VARS = (
     "LLAMA_STACK_URL", "INFERENCE_MODEL", "RAG_DOCS_DIR", "TRACE_UI_URL", "TRACE_BACKEND", "TOOL_CHOICE",
     "RAG_AGENT_DEBUG",
     "OTEL_SDK_DISABLED", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER",
-    "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_METRICS_EXPORTER", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "AGENT_INSTRUCTIONS",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST", "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE",
 )
 
 
@@ -55,6 +57,26 @@ def run_script(*args: str, env: dict[str, str] | None = None, timeout: float = 3
         env={**base, **(env or {})}, capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT,
     )
     return ScriptRun(result.returncode, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def exporter(monkeypatch):
+    """An in-memory span exporter; afterwards the global tracer provider, the HTTPX
+    instrumentation and the propagator are put back as they were."""
+    from opentelemetry import propagate, trace
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.util._once import Once
+
+    for name in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER"):
+        monkeypatch.delenv(name, raising=False)
+    original_propagator = propagate.get_global_textmap()
+    exporter = InMemorySpanExporter()
+    yield exporter
+    HTTPXClientInstrumentor().uninstrument()
+    propagate.set_global_textmap(original_propagator)
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
 
 
 @pytest.fixture(scope="session")

@@ -46,24 +46,31 @@ def vector_db_ids(url: str) -> list[str]:
 
 @dataclass
 class StackServer:
-    """The Llama Stack server of a local stack (local/stack.py starts and stops it)."""
+    """A running Llama Stack server: the local stack's (local/stack.py starts and stops it)."""
 
     url: str
 
     def vector_db_ids(self) -> list[str]:
         return vector_db_ids(self.url)
+
+    def llm_ids(self) -> list[str]:
+        with urllib.request.urlopen(f"{self.url}/v1/models", timeout=30) as response:
+            return [m["identifier"] for m in json.load(response)["data"] if m.get("model_type") == "llm"]
+
+    def call(self, method: str, path: str, body: dict | None = None) -> None:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60):
+            pass
 
 
 @dataclass
-class LlamaStackServer:
+class LlamaStackServer(StackServer):
     """A Llama Stack server of the tests' own, with a run config of their choosing."""
 
-    url: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def vector_db_ids(self) -> list[str]:
-        return vector_db_ids(self.url)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
 
     def stop(self) -> None:
         if self.process.poll() is not None:

@@ -1,5 +1,6 @@
 """A real OTLP/HTTP receiver for tests: it listens on loopback, decodes the protobuf
-export requests the SDKs send to /v1/traces, and keeps the spans for assertions.
+export requests the SDKs send to /v1/traces and /v1/metrics, and keeps the spans and
+metric data points for assertions.
 
 Servers batch their spans (Llama Stack's every ~5 s), so tests wait for what they
 expect with ``wait_for(...)`` on a monotonic deadline instead of sleeping.
@@ -15,6 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -35,6 +40,21 @@ class ReceivedSpan:
     end_ns: int
     attributes: dict = field(hash=False)
     events: tuple = field(hash=False)  # (name, attributes) pairs
+
+
+@dataclass(frozen=True)
+class ReceivedPoint:
+    """One data point of one metric, as exported; histograms carry count and sum, others value."""
+
+    metric: str
+    unit: str
+    kind: str  # "histogram", "sum", "gauge", ...
+    service: str
+    resource: dict = field(hash=False)
+    attributes: dict = field(hash=False)
+    count: int = 0
+    sum: float = 0.0
+    value: float = 0.0
 
 
 def any_value(value: AnyValue):
@@ -77,11 +97,41 @@ def decode_spans(body: bytes) -> list[ReceivedSpan]:
     return spans
 
 
+def attributes_of(key_values) -> dict:
+    return {kv.key: any_value(kv.value) for kv in key_values}
+
+
+def decode_metrics(body: bytes) -> list[ReceivedPoint]:
+    request = ExportMetricsServiceRequest()
+    request.ParseFromString(body)
+    points = []
+    for resource_metrics in request.resource_metrics:
+        resource = attributes_of(resource_metrics.resource.attributes)
+        service = str(resource.get("service.name", ""))
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                common = {"metric": metric.name, "unit": metric.unit, "kind": kind, "service": service,
+                          "resource": resource}
+                if kind == "histogram":
+                    points.extend(
+                        ReceivedPoint(**common, attributes=attributes_of(p.attributes), count=p.count, sum=p.sum)
+                        for p in metric.histogram.data_points
+                    )
+                elif kind in ("sum", "gauge"):
+                    for p in getattr(metric, kind).data_points:
+                        value = p.as_double if p.WhichOneof("value") == "as_double" else p.as_int
+                        points.append(ReceivedPoint(**common, attributes=attributes_of(p.attributes), value=value))
+    return points
+
+
 class OTLPReceiver:
-    """Start with ``with OTLPReceiver() as receiver:``; ``receiver.traces_url`` is the endpoint."""
+    """Start with ``with OTLPReceiver() as receiver:``; ``receiver.traces_url`` and
+    ``receiver.metrics_url`` are the endpoints."""
 
     def __init__(self) -> None:
         self._spans: list[ReceivedSpan] = []
+        self._points: list[ReceivedPoint] = []
         self._lock = threading.Condition()
         self.requests = 0
         receiver = self
@@ -97,7 +147,10 @@ class OTLPReceiver:
                 if self.path == "/v1/traces":
                     receiver._add(decode_spans(body))
                     reply = ExportTraceServiceResponse().SerializeToString()
-                else:  # metrics and logs are accepted and ignored
+                elif self.path == "/v1/metrics":
+                    receiver._add_points(decode_metrics(body))
+                    reply = ExportMetricsServiceResponse().SerializeToString()
+                else:  # logs are accepted and ignored
                     reply = b""
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -120,6 +173,10 @@ class OTLPReceiver:
     def traces_url(self) -> str:
         return f"{self.base_url}/v1/traces"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.base_url}/v1/metrics"
+
     def __enter__(self) -> OTLPReceiver:
         self._thread.start()
         return self
@@ -133,6 +190,32 @@ class OTLPReceiver:
             self.requests += 1
             self._spans.extend(spans)
             self._lock.notify_all()
+
+    def _add_points(self, points: list[ReceivedPoint]) -> None:
+        with self._lock:
+            self._points.extend(points)
+            self._lock.notify_all()
+
+    def points(self, service_instance: str | None = None) -> list[ReceivedPoint]:
+        """Metric data points received, only those of one run if its service.instance.id is given."""
+        with self._lock:
+            return [p for p in self._points
+                    if service_instance is None or p.resource.get("service.instance.id") == service_instance]
+
+    def wait_for_points(
+        self, predicate: Callable[[list[ReceivedPoint]], bool], *, service_instance: str, timeout: float = 10.0
+    ) -> list[ReceivedPoint]:
+        """Wait until predicate(points of that run) holds; return those points, or raise with what arrived."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                points = [p for p in self._points if p.resource.get("service.instance.id") == service_instance]
+                if predicate(points):
+                    return points
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"timed out after {timeout}s; metrics arrived: {sorted({p.metric for p in points})}")
+                self._lock.wait(remaining)
 
     def spans(self, trace_id: str | None = None) -> list[ReceivedSpan]:
         with self._lock:

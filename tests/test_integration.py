@@ -7,9 +7,12 @@ under its top-level span.
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from conftest import run_script
+from llama_stack_server import PROJECT_ROOT
 from trace_shape import CLIENT_KIND, SERVER_KIND, ancestors, orphans, roots, server_spans_for_route
 
 SERVICE = "PythonAgentRAG"
@@ -26,8 +29,10 @@ def run_ingest(llama_stack, otlp_receiver, *extra: str, env: dict[str, str] | No
 @pytest.fixture(scope="module")
 def ingest_run(llama_stack, otlp_receiver):
     """One ingest-only run over the sample docs, and every span of its trace once the server's arrived."""
-    run = run_ingest(llama_stack, otlp_receiver)
+    instance = str(uuid.uuid4())
+    run = run_ingest(llama_stack, otlp_receiver, env={"OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={instance}"})
     assert run.returncode == 0, run.stderr
+    run.instance = instance
     trace_id = run.trace_id
 
     # The server exports in ~5 s batches: wait for its span of the last call...
@@ -106,3 +111,30 @@ def test_tracing_switched_off_the_run_still_works(llama_stack, otlp_receiver):
     [delete] = [s for s in spans if is_delete(s)]
     assert delete.parent_span_id == ""
     assert not [s for s in otlp_receiver.spans(delete.trace_id) if s.service == SERVICE]
+
+
+def test_an_ingest_only_run_has_three_phases_and_every_call_inside_one(ingest_run):
+    run, _, spans = ingest_run
+    mine = [s for s in spans if s.service == SERVICE]
+    [root] = roots(mine)
+    phases = sorted((s for s in mine if s.parent_span_id == root.span_id), key=lambda s: s.start_ns)
+    assert [s.name for s in phases] == ["check_server", "ingest_documents", "clean_up"]
+    assert all(s.status_code == 0 for s in phases) and "rag_agent.failed_phase" not in root.attributes
+    sample_docs = sorted((PROJECT_ROOT / "sample-docs").rglob("*.md"))
+    assert phases[1].attributes == {
+        "gen_ai.data_source.id": run.vector_db_id, "rag_agent.documents.count": len(sample_docs),
+        "rag_agent.documents.bytes": sum(p.stat().st_size for p in sample_docs),
+        "rag_agent.chunk_size_tokens": 125, "rag_agent.embedding_model": "all-MiniLM-L6-v2",
+    }
+    phase_ids = {s.span_id for s in phases}
+    calls = [s for s in mine if s.kind == CLIENT_KIND]
+    assert len(calls) == 4 and all(s.parent_span_id in phase_ids for s in calls)
+
+
+def test_an_ingest_only_run_exports_its_duration_metric(ingest_run, otlp_receiver):
+    run, _, _ = ingest_run
+    points = otlp_receiver.wait_for_points(lambda ps: bool(ps), service_instance=run.instance, timeout=2)
+    [run_duration] = [p for p in points if p.metric == "rag_agent.run.duration"]
+    assert run_duration.attributes == {} and run_duration.count == 1 and run_duration.sum > 0
+    # No agent, no question: no GenAI operation to measure.
+    assert not [p for p in points if p.metric.startswith("gen_ai.")]

@@ -10,29 +10,14 @@ import re
 
 import pytest
 from opentelemetry import propagate, trace
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from opentelemetry.util._once import Once
 
 import llama_stack_agent_rag_otel as app
 
 # version 00, trace id, parent span id, flags; this SDK also sets the level-2 "random" flag (02)
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-
-
-@pytest.fixture
-def exporter(monkeypatch):
-    for name in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER"):
-        monkeypatch.delenv(name, raising=False)
-    original_propagator = propagate.get_global_textmap()
-    exporter = InMemorySpanExporter()
-    yield exporter
-    HTTPXClientInstrumentor().uninstrument()
-    propagate.set_global_textmap(original_propagator)
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace._TRACER_PROVIDER = None
 
 
 def setup_tracing(exporter: InMemorySpanExporter):
