@@ -251,8 +251,9 @@ def ask(agent: Any, *, session_id: str, question: str, show_rag_documents: bool,
         payload = chunk.event.payload
         if payload.event_type == "step_progress" and payload.step_type == "inference":
             if getattr(payload.delta, "type", None) == "text":
-                parts.append(payload.delta.text)
-                print(payload.delta.text, end="", flush=True)
+                text = payload.delta.text if parts else payload.delta.text.lstrip()
+                parts.append(text)
+                print(text, end="", flush=True)
         elif payload.event_type == "step_complete" and payload.step_type == "tool_execution":
             if show_rag_documents:
                 for response in payload.step_details.tool_responses:

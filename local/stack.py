@@ -108,7 +108,7 @@ class Stack:
 
     def script_env(self) -> dict[str, str]:
         """What llama_stack_agent_rag_otel.py needs to run against this stack."""
-        return {
+        env = {
             "LLAMA_STACK_URL": self.llama_stack_url,
             "INFERENCE_MODEL": MODEL_ID,
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
@@ -116,6 +116,9 @@ class Stack:
             "TRACE_BACKEND": self.trace_backend,
             "TOOL_CHOICE": TOOL_CHOICE,
         }
+        if self.trace_backend in ("phoenix", "jaeger"):
+            env["OTEL_METRICS_EXPORTER"] = "none"  # both take traces only; a collector takes metrics too
+        return env
 
 
 def default_state_dir() -> Path:
@@ -441,6 +444,19 @@ def down(*, state_dir: Path | None = None, quiet: bool = False) -> None:
     stack.state_file.unlink(missing_ok=True)
 
 
+def memory_mb(pid: int) -> tuple[int, int]:
+    """(resident now, peak resident) in MB, from /proc: VmRSS and VmHWM."""
+    values = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) // 1024
+    except OSError:
+        pass
+    return values.get("VmRSS", 0), values.get("VmHWM", 0)
+
+
 def status(state_dir: Path | None = None) -> int:
     state_dir = state_dir or default_state_dir()
     stack = Stack.load(state_dir)
@@ -449,11 +465,15 @@ def status(state_dir: Path | None = None) -> int:
         return 3
     print(f"local stack (state in {state_dir}), trace backend: {stack.trace_backend}")
     healthy = True
+    total_now = total_peak = 0
     for component in stack.components:
         alive = is_ours(component)
         healthy &= alive
+        now, peak = memory_mb(component.pid) if alive else (0, 0)
+        total_now, total_peak = total_now + now, total_peak + peak
         print(f"  {component.name:<13} {'running' if alive else 'STOPPED':<8} pid {component.pid:<8} "
-              f"{component.url:<28} log {component.log}")
+              f"{component.url:<24} RSS {now:>5} MB (peak {peak:>5} MB)  log {component.log}")
+    print(f"  {'memory':<13} {total_now} MB resident now, at most {total_peak} MB (sum of each part's peak)")
     if stack.trace_ui:
         print(f"  trace UI      {stack.trace_ui}")
     return 0 if healthy else 1

@@ -42,6 +42,7 @@ def answers(stdout: str) -> list[str]:
 def assert_clean_answers(stdout: str) -> None:
     found = answers(stdout)
     assert len(found) == len(QUESTIONS), stdout
+    assert "RESPONSE:  " not in stdout  # the model's leading blank is not printed
     for answer in found:
         assert answer, f"empty answer in:\n{stdout}"
         leftovers = [t for t in TEMPLATE_LEFTOVERS if t in answer]
@@ -67,10 +68,11 @@ def two_questions(local_stack, otlp_receiver):
     return run, spans
 
 
-def test_two_clean_answers(two_questions):
+def test_two_clean_answers_and_nothing_on_stderr(two_questions):
     run, _ = two_questions
     assert run.stdout.count("QUESTION: ") == 2
     assert_clean_answers(run.stdout)
+    assert run.stderr == ""
 
 
 def test_one_whole_trace(two_questions):
@@ -126,6 +128,7 @@ def test_phoenix_receives_the_same_whole_trace(phoenix_stack):
     run = run_script(*question_args(), env=phoenix_stack.script_env(), timeout=600)
     assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     assert_clean_answers(run.stdout)
+    assert run.stderr == ""  # Phoenix takes no metrics: the stack's env switches them off
     trace_id = run.trace_id
     assert f"Trace link: {phoenix_stack.trace_ui}/redirects/traces/{trace_id}" in run.stdout
 
