@@ -72,3 +72,32 @@ def test_a_port_that_is_not_a_number(tmp_path):
 def test_unknown_command_prints_usage(tmp_path):
     result = stack_cli("sideways", tmp_path=tmp_path)
     assert result.returncode == 2 and "up | down | status" in result.stderr
+
+
+def engine_on_path(tmp_path, monkeypatch, name: str, info_exit: int) -> None:
+    """A stand-in `podman`/`docker` whose `info` answers like a working engine (0) or like a
+    docker client with no daemon behind it (1), as on these machines."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / name
+    fake.write_text(f"#!/bin/sh\n[ \"$1\" = info ] && exit {info_exit}\nexit 125\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.delenv("CONTAINER_ENGINE", raising=False)
+    monkeypatch.delenv("TRACE_BACKEND", raising=False)
+
+
+def test_jaeger_when_a_container_engine_answers(tmp_path, monkeypatch):
+    from local import stack
+
+    engine_on_path(tmp_path, monkeypatch, "podman", info_exit=0)
+    assert stack.choose_trace_backend() == "jaeger"
+
+
+def test_phoenix_when_the_engine_does_not_answer(tmp_path, monkeypatch):
+    from local import stack
+
+    engine_on_path(tmp_path, monkeypatch, "docker", info_exit=1)
+    assert stack.choose_trace_backend() == "phoenix"
+    monkeypatch.setenv("TRACE_BACKEND", "Jaeger")  # the user's word beats detection
+    assert stack.choose_trace_backend() == "jaeger"
