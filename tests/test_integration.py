@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_script
 from llama_stack_server import PROJECT_ROOT
-from trace_shape import CLIENT_KIND, SERVER_KIND, ancestors, orphans, roots, server_spans_for_route
+from trace_shape import CLIENT_KIND, SERVER_KIND, ancestors, orphans, roots, server_spans_for_route, whole_trace
 
 SERVICE = "PythonAgentRAG"
 SERVER_SERVICE = "LlamaStack"
@@ -33,17 +33,7 @@ def ingest_run(llama_stack, otlp_receiver):
     run = run_ingest(llama_stack, otlp_receiver, env={"OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={instance}"})
     assert run.returncode == 0, run.stderr
     run.instance = instance
-    trace_id = run.trace_id
-
-    # The server exports in ~5 s batches: wait for its span of the last call...
-    otlp_receiver.wait_for(lambda spans: bool(server_spans_for_route(spans, "DELETE", "/v1/vector-dbs")),
-                           trace_id=trace_id, timeout=60)
-    # ... then give parents that end after their children a moment to follow.
-    try:
-        spans = otlp_receiver.wait_for(lambda spans: not orphans(spans), trace_id=trace_id, timeout=15)
-    except AssertionError:
-        spans = otlp_receiver.spans(trace_id)  # test_no_orphans says which
-    return run, trace_id, spans
+    return run, run.trace_id, whole_trace(otlp_receiver, run.trace_id)
 
 
 def test_run_prints_trace_id_and_link(ingest_run):

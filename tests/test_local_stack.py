@@ -19,7 +19,7 @@ import pytest
 from conftest import run_script
 from llama_stack_server import StackServer, free_port
 from local import stack
-from trace_shape import ancestors, orphans, roots, server_spans_for_route
+from trace_shape import ancestors, orphans, roots, server_spans_for_route, whole_trace
 
 QUESTIONS = (
     "Should I use npm to start a node.js application?",
@@ -58,14 +58,7 @@ def two_questions(local_stack, otlp_receiver):
     env = {**local_stack.script_env(), "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url}
     run = run_script(*question_args(), env=env, timeout=600)
     assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
-    trace_id = run.trace_id
-    otlp_receiver.wait_for(lambda spans: bool(server_spans_for_route(spans, "DELETE", "/v1/vector-dbs")),
-                           trace_id=trace_id, timeout=60)
-    try:
-        spans = otlp_receiver.wait_for(lambda spans: not orphans(spans), trace_id=trace_id, timeout=15)
-    except AssertionError:
-        spans = otlp_receiver.spans(trace_id)  # test_one_whole_trace says what is missing
-    return run, spans
+    return run, whole_trace(otlp_receiver, run.trace_id)
 
 
 def test_two_clean_answers_and_nothing_on_stderr(two_questions):

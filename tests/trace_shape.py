@@ -37,3 +37,18 @@ def server_spans_for_route(spans: list[ReceivedSpan], method: str, route: str) -
         and s.attributes.get("http.request.method") == method
         and str(s.attributes.get("url.path", "")).startswith(route)
     ]
+
+
+def whole_trace(receiver, trace_id: str) -> list[ReceivedSpan]:
+    """Every span of a run's trace, once the server's last batch is in.
+
+    A run's last call removes its vector DB; the server exports in ~5 s batches, so wait
+    for its span of that call, then give parents that end after their children a moment
+    to follow. If orphans remain, return what arrived: the caller's assertions say which.
+    """
+    receiver.wait_for(lambda spans: bool(server_spans_for_route(spans, "DELETE", "/v1/vector-dbs")),
+                      trace_id=trace_id, timeout=60)
+    try:
+        return receiver.wait_for(lambda spans: not orphans(spans), trace_id=trace_id, timeout=15)
+    except AssertionError:
+        return receiver.spans(trace_id)
