@@ -294,6 +294,10 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
                 provider_id=provider_id,
             )
             registered = True
+            # Said before the call: embedding a large corpus takes a while.
+            print(f"Ingesting {len(documents)} documents ({total_bytes / 1024:.1f} KB) into vector DB {vector_db_id}",
+                  flush=True)
+            insert_started = time.monotonic()
             client.tool_runtime.rag_tool.insert(
                 documents=[
                     {"document_id": d.document_id, "content": d.text, "mime_type": "text/plain", "metadata": {}}
@@ -302,7 +306,7 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
                 vector_db_id=vector_db_id,
                 chunk_size_in_tokens=settings.chunk_size_in_tokens,
             )
-        print(f"Ingested {len(documents)} documents ({total_bytes / 1024:.1f} KB) into vector DB {vector_db_id}")
+        print(f"Ingested in {time.monotonic() - insert_started:.1f} s")
         if settings.questions:  # (no early return here: the clean-up below must run)
             agent_attributes = {genai.AGENT_NAME: AGENT_NAME, genai.DATA_SOURCE_ID: vector_db_id, **model_attributes}
             with telemetry.phase(f"{genai.CREATE_AGENT} {AGENT_NAME}", kind=SpanKind.CLIENT, attributes={

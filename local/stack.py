@@ -496,10 +496,17 @@ def demo(script_args: list[str]) -> int:
     client = venvs.ensure("client", CLIENT_REQS)
     say(f"stack ready in {time.monotonic() - started:.0f} s; running the traced RAG agent")
     env = {**os.environ, **stack.script_env()}
-    result = subprocess.run([str(client / "bin" / "python"), str(PROJECT_ROOT / "llama_stack_agent_rag_otel.py"),
-                             *script_args], env=env)
+    script = subprocess.Popen([str(client / "bin" / "python"), str(PROJECT_ROOT / "llama_stack_agent_rag_otel.py"),
+                               *script_args], env=env)
+    # Ctrl-C reaches the script from the terminal: let it clean up (remove its vector DB)
+    # rather than have subprocess kill it while it does.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        returncode = script.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     say(f"the stack keeps running for you to look at the trace ({stack.trace_ui}); `make stack-down` stops it")
-    return result.returncode
+    return returncode
 
 
 def main(argv: list[str]) -> int:

@@ -7,6 +7,7 @@ under its top-level span.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -38,7 +39,8 @@ def ingest_run(llama_stack, otlp_receiver):
 
 def test_run_prints_trace_id_and_link(ingest_run):
     run, trace_id, _ = ingest_run
-    assert "Ingested 9 documents" in run.stdout
+    assert "Ingesting 9 documents (10.0 KB) into vector DB test-vector-db-" in run.stdout
+    assert re.search(r"^Ingested in \d+\.\d s$", run.stdout, re.M)
     assert f"Trace link: http://localhost:16686/trace/{trace_id}" in run.stdout
     assert run.stderr == ""
 

@@ -10,14 +10,19 @@ read back through Phoenix's REST API.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 import urllib.request
 
 import pytest
 
-from conftest import run_script
-from llama_stack_server import StackServer, free_port
+from conftest import SCRIPT_ENV_VARS, TRACE_ID_LINE, run_script
+from llama_stack_server import PROJECT_ROOT, StackServer, free_port
+from test_server_errors import write_slow_corpus
 from local import stack
 from trace_shape import ancestors, orphans, roots, server_spans_for_route, whole_trace
 
@@ -141,3 +146,40 @@ def test_phoenix_receives_the_same_whole_trace(phoenix_stack):
     assert [s["attributes"].get("tool_name") for s in tools] == ["knowledge_search"] * len(QUESTIONS)
     assert sum(s["name"] == "inference" for s in spans) >= 2 * len(QUESTIONS)  # search, then answer
     assert run.vector_db_id not in StackServer(phoenix_stack.llama_stack_url).vector_db_ids()
+
+
+# --- make demo -----------------------------------------------------------------------------------
+
+
+def demo(local_stack, *args: str) -> subprocess.Popen:
+    """`python -m local.stack demo` (what `make demo` runs) on the session's stack, which is
+    already up, so it goes straight to the script; its own process group, as in a terminal."""
+    env = {k: v for k, v in os.environ.items() if k not in SCRIPT_ENV_VARS}
+    return subprocess.Popen([sys.executable, "-m", "local.stack", "demo", *args], cwd=PROJECT_ROOT,
+                            env={**env, "LOCAL_STACK_DIR": local_stack.state_dir}, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_demo_runs_the_agent_on_the_running_stack(local_stack):
+    process = demo(local_stack, "--question", QUESTIONS[0])
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr
+    assert "already running" in stderr and "`make stack-down` stops it" in stderr
+    assert stdout.count("RESPONSE: ") == 1 and TRACE_ID_LINE.search(stdout)
+
+
+def test_ctrl_c_in_the_demo_lets_the_script_clean_up(local_stack, llama_stack, tmp_path):
+    write_slow_corpus(tmp_path, "Drain connections before exit. ")
+    before = set(llama_stack.vector_db_ids())
+    process = demo(local_stack, "--no-questions", "--docs", str(tmp_path))
+    # The script says so before it sends the documents (the server is too busy embedding
+    # them to answer a listing of vector DBs in the meantime).
+    for line in process.stdout:
+        if line.startswith("Ingesting "):
+            break
+    time.sleep(1)  # the insert request is on its way
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "error: interrupted" in stderr
+    assert set(llama_stack.vector_db_ids()) == before  # the script removed its vector DB
