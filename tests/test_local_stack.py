@@ -174,9 +174,12 @@ def test_ctrl_c_in_the_demo_lets_the_script_clean_up(local_stack, llama_stack, t
     process = demo(local_stack, "--no-questions", "--docs", str(tmp_path))
     # The script says so before it sends the documents (the server is too busy embedding
     # them to answer a listing of vector DBs in the meantime).
+    seen = []
     for line in process.stdout:
+        seen.append(line)
         if line.startswith("Ingesting "):
             break
+    assert seen and seen[-1].startswith("Ingesting "), (seen, process.communicate())
     time.sleep(1)  # the insert request is on its way
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
     stdout, stderr = process.communicate(timeout=120)
