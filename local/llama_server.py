@@ -68,7 +68,7 @@ def build(target: Path) -> None:
                      "(Debian/Ubuntu: apt install cmake g++)")
     jobs = str(os.cpu_count() or 2)
     log(f"compiling llama.cpp's server from the llama-cpp-python {LLAMA_CPP_PYTHON_VERSION} sdist "
-        f"(first time only; ~8 min on 2 cores, -j{jobs})")
+        f"(first time only; about 8 min on 2 idle cores, up to 20 when they are busy; -j{jobs})")
     started = time.monotonic()
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="llama-server-build-", dir=target.parent) as tmp:
