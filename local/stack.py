@@ -536,6 +536,9 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("[stack] interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `make stack-status | head`: the reader has gone, so be quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
     return 2
 
