@@ -106,8 +106,8 @@ def llama_stack(local_stack) -> StackServer:
 
 @pytest.fixture
 def recording_server():
-    """A loopback HTTP server answering every GET with Llama Stack's empty-list JSON and
-    keeping each request's headers: (url, list of header dicts)."""
+    """A loopback HTTP server answering every GET with Llama Stack's empty-list JSON (and every
+    POST with an empty 200) and keeping each request's headers: (url, list of header dicts)."""
     seen: list[dict[str, str]] = []
     body = json.dumps({"data": []}).encode()
 
@@ -119,6 +119,13 @@ def recording_server():
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def do_POST(self) -> None:  # noqa: N802
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def log_message(self, *args: object) -> None:
             pass
