@@ -174,10 +174,20 @@ class SignalHandling:
 
     def __init__(self) -> None:
         self.exit_at_once: str | None = None  # what we are doing, once a signal should end it
+        # The exception a signal raised, until the run has seen it: raised where Python runs a
+        # finalizer or weakref callback, it is printed and dropped instead of unwinding the run.
+        self.pending: KeyboardInterrupt | None = None
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._handle)
         signal.signal(signal.SIGTERM, self._handle)
+        report_unraisable = sys.unraisablehook
+
+        def quiet_when_pending(unraisable: Any) -> None:
+            if unraisable.exc_value is None or unraisable.exc_value is not self.pending:
+                report_unraisable(unraisable)  # else checkpoint() raises it where it counts
+
+        sys.unraisablehook = quiet_when_pending
 
     def _handle(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
@@ -185,7 +195,20 @@ class SignalHandling:
             os.write(2, f"error: {name} while {self.exit_at_once} — exiting at once\n".encode())
             os._exit(128 + signum)
         self.exit_at_once = "cleaning up (what the run created may be left on the server)"
-        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        self.pending = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        raise self.pending
+
+    def checkpoint(self) -> None:
+        """Raise the signal's exception again if it was dropped; called where the run can stop."""
+        if self.pending is not None:
+            raise self.pending
+
+    def seen(self, exc: BaseException) -> None:
+        if exc is self.pending:
+            self.pending = None
+
+
+signals = SignalHandling()  # one per process, like the signal handlers themselves
 
 
 # --- Documents -----------------------------------------------------------------------------------
@@ -292,27 +315,29 @@ def ask(agent: Any, *, session_id: str, question: str, show_rag_documents: bool,
     print(f"QUESTION: {question}")
     print("RESPONSE: ", end="", flush=True)
     parts: list[str] = []
-    stream = agent.create_turn(
-        messages=[{"role": "user", "content": question}], session_id=session_id, stream=True
-    )
-    for chunk in stream:
-        error = getattr(chunk, "error", None)
-        if error:
-            message = error.get("message", error) if isinstance(error, dict) else error
-            print()
-            raise UserError(f"the agent turn failed on the server: {message}", exit_code=EXIT_SERVER,
-                            trace_message="the agent turn failed on the server")
-        observer.observe(chunk)
-        payload = chunk.event.payload
-        if payload.event_type == "step_progress" and payload.step_type == "inference":
-            if getattr(payload.delta, "type", None) == "text":
-                parts.append(payload.delta.text)
-                print(payload.delta.text, end="", flush=True)
-        elif payload.event_type == "step_complete" and payload.step_type == "tool_execution":
-            if show_rag_documents:
-                for response in payload.step_details.tool_responses:
-                    print(f"\n--- {response.tool_name} returned ---\n{genai.flatten_content(response.content)}\n---")
-    print()
+    try:
+        stream = agent.create_turn(
+            messages=[{"role": "user", "content": question}], session_id=session_id, stream=True
+        )
+        for chunk in stream:
+            signals.checkpoint()
+            error = getattr(chunk, "error", None)
+            if error:
+                message = error.get("message", error) if isinstance(error, dict) else error
+                raise UserError(f"the agent turn failed on the server: {message}", exit_code=EXIT_SERVER,
+                                trace_message="the agent turn failed on the server")
+            observer.observe(chunk)
+            payload = chunk.event.payload
+            if payload.event_type == "step_progress" and payload.step_type == "inference":
+                if getattr(payload.delta, "type", None) == "text":
+                    parts.append(payload.delta.text)
+                    print(payload.delta.text, end="", flush=True)
+            elif payload.event_type == "step_complete" and payload.step_type == "tool_execution":
+                if show_rag_documents:
+                    for response in payload.step_details.tool_responses:
+                        print(f"\n--- {response.tool_name} returned ---\n{genai.flatten_content(response.content)}\n---")
+    finally:
+        print()  # end the answer's line, also when the turn failed or was interrupted
     answer = "".join(parts).strip()
     observer.finish(answer=answer)
     return answer
@@ -351,6 +376,9 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
                 provider_id=provider_id,
             )
             registered = True
+            # Embedding can take minutes: say what is going on (a test waits for this line, too).
+            print(f"Ingesting {len(documents)} documents ({total_bytes / 1024:.1f} KB) into vector DB {vector_db_id} ...",
+                  flush=True)
             client.tool_runtime.rag_tool.insert(
                 documents=[
                     {"document_id": d.document_id, "content": d.text, "mime_type": "text/plain", "metadata": {}}
@@ -360,6 +388,7 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
                 chunk_size_in_tokens=settings.chunk_size_in_tokens,
             )
         print(f"Ingested {len(documents)} documents ({total_bytes / 1024:.1f} KB) into vector DB {vector_db_id}")
+        signals.checkpoint()
         if settings.questions:  # (no early return here: the clean-up below must run)
             agent_attributes = {genai.AGENT_NAME: AGENT_NAME, genai.DATA_SOURCE_ID: vector_db_id, **model_attributes}
             with telemetry.phase(f"{genai.CREATE_AGENT} {AGENT_NAME}", kind=SpanKind.CLIENT, attributes={
@@ -380,6 +409,7 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
                 span.set_attribute(genai.CONVERSATION_ID, session_id)
             agent_attributes.update({genai.AGENT_ID: agent.agent_id, genai.CONVERSATION_ID: session_id})
             for question in settings.questions:
+                signals.checkpoint()
                 with telemetry.phase(f"{genai.INVOKE_AGENT} {AGENT_NAME}", kind=SpanKind.CLIENT, attributes={
                     genai.OPERATION_NAME: genai.INVOKE_AGENT, **agent_attributes,
                 }) as span:
@@ -388,7 +418,8 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
                                                                      **model_attributes})
                     ask(agent, session_id=session_id, question=question,
                         show_rag_documents=settings.show_rag_documents, observer=observer)
-    except BaseException:
+    except BaseException as exc:
+        signals.seen(exc)
         # Clean up, but let the original failure be the one reported.
         for problem in clean_up(client, vector_db_id=vector_db_id if registered is not None else None,
                                 vector_db_confirmed=bool(registered), agent_ids=agent_ids,
@@ -618,7 +649,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    signals = SignalHandling()
     signals.install()
 
     provider = meter_provider = span_delivery = None
@@ -646,6 +676,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             trace_id = root.get_span_context().trace_id
             try:
                 run_rag(settings, run_id=run_id, telemetry=telemetry)
+                signals.checkpoint()  # a signal whose exception got lost in the last steps
             except BaseException as exc:
                 translated = translate_client_error(exc, settings.llama_stack_url) if isinstance(exc, Exception) else None
                 run_error = telemetry.record_run_failure(root, translated or exc)

@@ -21,9 +21,9 @@ from test_cli import assert_one_line_error
 from trace_shape import orphans, roots, server_spans_for_route
 
 
-def write_slow_corpus(folder, sentence: str) -> None:
-    """Enough text (about 280 KB) that embedding it takes well over a second here."""
-    for i in range(40):
+def write_slow_corpus(folder, sentence: str, *, files: int = 40) -> None:
+    """Enough text (about 7 KB a file, 280 KB for 40) that embedding it takes well over a second here."""
+    for i in range(files):
         (folder / f"doc{i:02}.md").write_text(f"# Part {i}\n\n" + sentence * 200)
 
 
@@ -89,13 +89,13 @@ def start_script(*args: str, env: dict[str, str] | None = None) -> subprocess.Po
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_new_vector_db(llama_stack, before: set[str], process: subprocess.Popen) -> str:
-    """Poll until the run has registered its vector DB: ingestion is under way."""
-    deadline = time.monotonic() + 60
-    while not (new := set(llama_stack.vector_db_ids()) - before):
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.1)
-    return new.pop()
+def wait_for_ingestion(process: subprocess.Popen) -> str:
+    """Read the script's stdout until it says it is ingesting (the vector DB is registered, the
+    insert is on its way); give it a moment to be under way on the server; return the vector DB id."""
+    line = process.stdout.readline()
+    assert line.startswith("Ingesting "), (line, process.communicate())
+    time.sleep(0.5)
+    return line.split("into vector DB ")[1].split()[0]
 
 
 def assert_delivered_with_signal(otlp_receiver, stdout: str, stderr: str, *, signal_name: str,
@@ -125,11 +125,11 @@ SIGNALS = [  # signal, exit status, the error line, the exception the root recor
 @pytest.mark.parametrize("signum, exit_code, error_line, exception_type", SIGNALS, ids=["SIGINT", "SIGTERM"])
 def test_a_signal_during_ingestion_cleans_up_and_delivers_the_trace(llama_stack, otlp_receiver, tmp_path, signum,
                                                                     exit_code, error_line, exception_type):
-    write_slow_corpus(tmp_path, "Drain connections before exit. ")
+    write_slow_corpus(tmp_path, "Drain connections before exit. ", files=10)
     before = set(llama_stack.vector_db_ids())
     process = start_script("--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(tmp_path),
                            "--otlp-endpoint", otlp_receiver.traces_url)
-    wait_for_new_vector_db(llama_stack, before, process)
+    wait_for_ingestion(process)
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == exit_code, stderr
@@ -142,10 +142,10 @@ def test_a_signal_during_ingestion_cleans_up_and_delivers_the_trace(llama_stack,
 def test_a_second_ctrl_c_exits_at_once(llama_stack, tmp_path):
     """The first Ctrl-C starts the clean-up, which waits for the server still busy embedding;
     a second one ends the script there and then, saying so."""
-    write_slow_corpus(tmp_path, "Close the listener first. ")
+    write_slow_corpus(tmp_path, "Close the listener first. ", files=10)
     before = set(llama_stack.vector_db_ids())
     process = start_script("--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(tmp_path))
-    left_behind = wait_for_new_vector_db(llama_stack, before, process)
+    left_behind = wait_for_ingestion(process)
     try:
         process.send_signal(signal.SIGINT)
         time.sleep(0.5)
@@ -169,14 +169,11 @@ class CuttableProxy:
     def __init__(self, target_port: int) -> None:
         self._target_port = target_port
         self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._cut = False
         threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
 
     def _accept(self) -> None:
         while True:
@@ -219,12 +216,12 @@ class CuttableProxy:
 def test_llama_stack_going_away_mid_run(llama_stack, otlp_receiver, tmp_path):
     """The server refuses connections from the middle of ingestion on: one error line naming the
     URL, exit 3, the error on the ingest_documents span and on the root, those spans delivered."""
-    write_slow_corpus(tmp_path, "Health checks must fail fast. ")
+    write_slow_corpus(tmp_path, "Health checks must fail fast. ", files=10)
     proxy = CuttableProxy(urlsplit(llama_stack.url).port)
     before = set(llama_stack.vector_db_ids())
     process = start_script("--no-questions", "--llama-stack-url", proxy.url, "--docs", str(tmp_path),
                            "--otlp-endpoint", otlp_receiver.traces_url)
-    left_behind = wait_for_new_vector_db(llama_stack, before, process)
+    left_behind = wait_for_ingestion(process)
     try:
         proxy.cut()
         stdout, stderr = process.communicate(timeout=120)
