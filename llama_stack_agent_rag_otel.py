@@ -11,6 +11,10 @@ question, ``execute_tool``, ``clean_up``, named per the OpenTelemetry GenAI
 conventions; see otel_genai.py), each API call, and what the server did inside
 each call, in one tree. It also exports GenAI client metrics over OTLP.
 
+When the collector is down the run still completes, waits at most the export timeout
+for its telemetry and says in one line what was not delivered (otel_delivery.py);
+SIGINT and SIGTERM clean up what the run created before exiting 130 / 143.
+
 Private by default: the script's spans hold sizes, counts and ids, never the
 questions, answers, instructions, documents or retrieved chunks;
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true opts in to recording them.
@@ -23,8 +27,9 @@ Run it against a Llama Stack server and an OTLP/HTTP collector (Jaeger):
 or with no containers at all, against the project's local stack: `make demo`.
 
 Environment (a flag beats its variable, which beats the default; see --help):
-    LLAMA_STACK_URL, INFERENCE_MODEL, RAG_DOCS_DIR, TOOL_CHOICE, TRACE_UI_URL, TRACE_BACKEND,
-    AGENT_INSTRUCTIONS, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT,
+    LLAMA_STACK_URL, INFERENCE_MODEL, RAG_DOCS_DIR, RAG_MAX_FILE_SIZE, TOOL_CHOICE, TRACE_UI_URL,
+    TRACE_BACKEND, AGENT_INSTRUCTIONS, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds; bounds the wait for a collector that is down),
     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_METRICS_EXPORTER=none (no metrics),
     OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED=true (no telemetry),
     OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true (record content in spans),
@@ -37,7 +42,6 @@ import argparse
 import logging
 import math
 import os
-import signal
 import sys
 import time
 import traceback
@@ -50,15 +54,16 @@ from typing import Any, NoReturn
 from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.propagate import set_global_textmap
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import otel_delivery as delivery
 import otel_genai as genai
+from interrupts import Terminated, signals
 
 DEFAULT_LLAMA_STACK_URL = "http://localhost:8321"
 DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -94,16 +99,6 @@ EXIT_USAGE = 2  # bad input or configuration: fix the command line or the files
 EXIT_SERVER = 3  # Llama Stack unreachable, or it refused what we asked
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it: 128 + the signal number
 EXIT_TERMINATED = 143  # SIGTERM
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised wherever the script is so that it unwinds like Ctrl-C does: the
-    clean-up runs, the root span records it, the spans go out."""
-
-    trace_message = "interrupted by SIGTERM"
-
-    def __init__(self) -> None:
-        super().__init__(self.trace_message)
 
 
 class UserError(Exception):
@@ -165,50 +160,6 @@ def configure_tracing(*, endpoint: str, span_processor: SpanProcessor | None = N
     HTTPXClientInstrumentor().instrument(request_hook=genai.scrub_http_span)
     set_global_textmap(TraceContextTextMapPropagator())
     return provider
-
-
-class SignalHandling:
-    """The first SIGINT or SIGTERM raises (KeyboardInterrupt, Terminated) where the script is,
-    so the run cleans up and its spans still go out. A second one, or any signal once only the
-    delivery of telemetry is left, exits at once."""
-
-    def __init__(self) -> None:
-        self.exit_at_once: str | None = None  # what we are doing, once a signal should end it
-        # The exception a signal raised, until the run has seen it: raised where Python runs a
-        # finalizer or weakref callback, it is printed and dropped instead of unwinding the run.
-        self.pending: KeyboardInterrupt | None = None
-
-    def install(self) -> None:
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGTERM, self._handle)
-        report_unraisable = sys.unraisablehook
-
-        def quiet_when_pending(unraisable: Any) -> None:
-            if unraisable.exc_value is None or unraisable.exc_value is not self.pending:
-                report_unraisable(unraisable)  # else checkpoint() raises it where it counts
-
-        sys.unraisablehook = quiet_when_pending
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if self.exit_at_once:
-            os.write(2, f"error: {name} while {self.exit_at_once} — exiting at once\n".encode())
-            os._exit(128 + signum)
-        self.exit_at_once = "cleaning up (what the run created may be left on the server)"
-        self.pending = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-        raise self.pending
-
-    def checkpoint(self) -> None:
-        """Raise the signal's exception again if it was dropped; called where the run can stop."""
-        if self.pending is not None:
-            raise self.pending
-
-    def seen(self, exc: BaseException) -> None:
-        if exc is self.pending:
-            self.pending = None
-
-
-signals = SignalHandling()  # one per process, like the signal handlers themselves
 
 
 # --- Documents -----------------------------------------------------------------------------------

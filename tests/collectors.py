@@ -114,7 +114,9 @@ def timed_run(script_args: list[str], *, otlp_base: str, env: dict[str, str] | N
     process = subprocess.Popen(
         [python, str(SCRIPT), *script_args], cwd=PROJECT_ROOT, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {}), "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_base},
+        # No OTEL_* from the caller's shell: only what the run is told here.
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}, **(env or {}),
+             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_base},
     )
     ingested_at = None
     lines = []

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 from urllib.parse import urlsplit
 
 import pytest
@@ -98,6 +99,18 @@ def wait_for_ingestion(process: subprocess.Popen) -> str:
     return line.split("into vector DB ")[1].split()[0]
 
 
+def remove_vector_db(llama_stack, vector_db_id: str) -> None:
+    """Remove what an interrupted run left behind. The run's own DELETE may still be under way on
+    the server (which answers 500 to a second one meanwhile): retry until the DB is gone."""
+    deadline = time.monotonic() + 90
+    while vector_db_id in llama_stack.vector_db_ids():
+        try:
+            llama_stack.call("DELETE", f"/v1/vector-dbs/{vector_db_id}")
+        except urllib.error.HTTPError:
+            assert time.monotonic() < deadline, f"could not remove {vector_db_id}"
+            time.sleep(1)
+
+
 def assert_delivered_with_signal(otlp_receiver, stdout: str, stderr: str, *, signal_name: str,
                                  exception_type: str, phase: str) -> None:
     """The root span ends in ERROR naming the signal, the phase it hit failed, and every span
@@ -158,8 +171,7 @@ def test_a_second_ctrl_c_exits_at_once(llama_stack, tmp_path):
         assert stderr.strip().splitlines()[-1].startswith("error: SIGINT while cleaning up"), stderr
         assert "Traceback" not in stderr
     finally:
-        if left_behind in llama_stack.vector_db_ids():  # the run was told not to clean up
-            llama_stack.call("DELETE", f"/v1/vector-dbs/{left_behind}")
+        remove_vector_db(llama_stack, left_behind)  # the run was told not to clean up
 
 
 class CuttableProxy:
@@ -242,8 +254,7 @@ def test_llama_stack_going_away_mid_run(llama_stack, otlp_receiver, tmp_path):
         assert any(name == "exception" and attrs["exception.type"].endswith("APIConnectionError")
                    for name, attrs in ingest.events)
     finally:
-        if left_behind in llama_stack.vector_db_ids():
-            llama_stack.call("DELETE", f"/v1/vector-dbs/{left_behind}")
+        remove_vector_db(llama_stack, left_behind)
 
 
 def read_until(process: subprocess.Popen, marker: str, *, timeout: float) -> str:

@@ -10,14 +10,14 @@ import weakref
 
 import pytest
 
-import llama_stack_agent_rag_otel as app
+import interrupts
 
 
 @pytest.fixture
 def handling(monkeypatch):
     saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
-    handling = app.SignalHandling()
+    handling = interrupts.SignalHandling()
     handling.install()
     yield handling
     for signum, handler in saved.items():
@@ -34,13 +34,13 @@ def test_a_dropped_signal_exception_is_raised_at_the_next_checkpoint(handling, c
     del thing
     assert reference() is None
     assert "Traceback" not in capsys.readouterr().err  # dropped quietly: the checkpoint reports it
-    with pytest.raises(app.Terminated) as caught:
+    with pytest.raises(interrupts.Terminated) as caught:
         handling.checkpoint()
     handling.seen(caught.value)
     handling.checkpoint()  # seen: nothing more to raise
 
 
 def test_the_first_signal_raises_and_names_itself(handling):
-    with pytest.raises(app.Terminated, match="interrupted by SIGTERM"):
+    with pytest.raises(interrupts.Terminated, match="interrupted by SIGTERM"):
         handling._handle(signal.SIGTERM, None)
     assert handling.exit_at_once  # a second signal now ends the process at once
