@@ -11,6 +11,10 @@ question, ``execute_tool``, ``clean_up``, named per the OpenTelemetry GenAI
 conventions; see otel_genai.py), each API call, and what the server did inside
 each call, in one tree. It also exports GenAI client metrics over OTLP.
 
+When the collector is down the run still completes, waits at most the export timeout
+for its telemetry and says in one line what was not delivered (otel_delivery.py);
+SIGINT and SIGTERM clean up what the run created before exiting 130 / 143.
+
 Private by default: the script's spans hold sizes, counts and ids, never the
 questions, answers, instructions, documents or retrieved chunks;
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true opts in to recording them.
@@ -23,8 +27,9 @@ Run it against a Llama Stack server and an OTLP/HTTP collector (Jaeger):
 or with no containers at all, against the project's local stack: `make demo`.
 
 Environment (a flag beats its variable, which beats the default; see --help):
-    LLAMA_STACK_URL, INFERENCE_MODEL, RAG_DOCS_DIR, TOOL_CHOICE, TRACE_UI_URL, TRACE_BACKEND,
-    AGENT_INSTRUCTIONS, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT,
+    LLAMA_STACK_URL, INFERENCE_MODEL, RAG_DOCS_DIR, RAG_MAX_FILE_SIZE, TOOL_CHOICE, TRACE_UI_URL,
+    TRACE_BACKEND, AGENT_INSTRUCTIONS, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds; bounds the wait for a collector that is down),
     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_METRICS_EXPORTER=none (no metrics),
     OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED=true (no telemetry),
     OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true (record content in spans),
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import time
@@ -46,16 +52,18 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.propagate import set_global_textmap
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+import otel_delivery as delivery
 import otel_genai as genai
+from interrupts import Terminated, signals
 
 DEFAULT_LLAMA_STACK_URL = "http://localhost:8321"
 DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -75,6 +83,7 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_EMBEDDING_DIMENSION = 384
 DEFAULT_CHUNK_SIZE_IN_TOKENS = 125
 DEFAULT_TIMEOUT_SECONDS = 300.0
+DEFAULT_MAX_FILE_SIZE = 1024 * 1024  # bytes; a larger .md is skipped (embedding it would take long)
 CLEANUP_TIMEOUT_SECONDS = 60.0
 
 TRACER_NAME = "Python LlamaStack application"
@@ -88,7 +97,8 @@ DEFAULT_INSTRUCTIONS = (
 EXIT_ERROR = 1  # unexpected failure (a bug, or something we did not foresee)
 EXIT_USAGE = 2  # bad input or configuration: fix the command line or the files
 EXIT_SERVER = 3  # Llama Stack unreachable, or it refused what we asked
-EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it: 128 + the signal number
+EXIT_TERMINATED = 143  # SIGTERM
 
 
 class UserError(Exception):
@@ -128,12 +138,17 @@ def build_resource() -> Resource:
     return resource
 
 
-def configure_tracing(*, endpoint: str, span_processor: SpanProcessor | None = None) -> TracerProvider:
-    """Resource -> provider -> batch processor + OTLP/HTTP exporter -> HTTPX -> W3C propagator."""
-    provider = TracerProvider(resource=build_resource())
+def configure_tracing(*, endpoint: str, span_processor: SpanProcessor | None = None,
+                      span_delivery: delivery.Delivery | None = None) -> TracerProvider:
+    """Resource -> provider -> batch processor + OTLP/HTTP exporter -> HTTPX -> W3C propagator.
+    The OTLP exporter comes from span_delivery, which bounds its timeout and counts its spans."""
+    # main() shuts the provider down itself, within the export timeout: no atexit hook.
+    provider = TracerProvider(resource=build_resource(), shutdown_on_exit=False)
     if span_processor is None:  # tests pass their own in-memory one
-        span_exporter = OTLPSpanExporter(endpoint=endpoint)
-        span_processor = BatchSpanProcessor(span_exporter)
+        span_delivery = span_delivery or delivery.Delivery(traces_endpoint=endpoint,
+                                                           timeout_ms=delivery.DEFAULT_EXPORT_TIMEOUT_MS)
+        provider.add_span_processor(span_delivery.spans)  # counts the spans that end
+        span_processor = BatchSpanProcessor(span_delivery.span_exporter())
     provider.add_span_processor(span_processor)
     trace.set_tracer_provider(provider)
     # Header values can hold credentials: this script never records them.
@@ -166,8 +181,10 @@ def find_markdown_files(docs_dir: Path) -> list[Path]:
     return found
 
 
-def load_documents(docs_dir: Path) -> list[Document]:
-    """Read every *.md under docs_dir (recursively) and strip it to plain text."""
+def load_documents(docs_dir: Path, *, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> list[Document]:
+    """Read every *.md under docs_dir (recursively) and strip it to plain text. A file that
+    cannot be used (unreadable, not UTF-8, empty, over max_file_size bytes) is skipped with a
+    warning naming it."""
     from strip_markdown import strip_markdown
 
     if not docs_dir.is_dir():
@@ -177,7 +194,18 @@ def load_documents(docs_dir: Path) -> list[Document]:
         raise UserError(f"docs folder {docs_dir} holds no .md files — point --docs at a folder of markdown")
     documents = []
     for path in paths:
-        raw = path.read_bytes()
+        try:
+            # stat first: a huge file is never read. A symlink loop, a dangling link or a link
+            # to a folder fails here (OSError) like an unreadable file.
+            size = path.stat().st_size
+            if size > max_file_size:
+                print(f"warning: skipping {path}: {size} bytes is over the --max-file-size of {max_file_size}",
+                      file=sys.stderr)
+                continue
+            raw = path.read_bytes()
+        except OSError as exc:
+            print(f"warning: skipping {path}: cannot read it ({exc.strerror or type(exc).__name__})", file=sys.stderr)
+            continue
         try:
             markdown = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -190,7 +218,7 @@ def load_documents(docs_dir: Path) -> list[Document]:
         document_id = path.relative_to(docs_dir).as_posix()
         documents.append(Document(document_id=document_id, text=text, size_bytes=len(raw)))
     if not documents:
-        raise UserError(f"no usable .md file in {docs_dir} — every file was empty or not UTF-8")
+        raise UserError(f"no usable .md file in {docs_dir} — each was skipped (see the warnings above)")
     return documents
 
 
@@ -208,6 +236,7 @@ class Settings:
     embedding_dimension: int
     chunk_size_in_tokens: int
     show_rag_documents: bool
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
     tool_choice: str = DEFAULT_TOOL_CHOICE
     instructions: str = DEFAULT_INSTRUCTIONS
 
@@ -237,35 +266,37 @@ def ask(agent: Any, *, session_id: str, question: str, show_rag_documents: bool,
     print(f"QUESTION: {question}")
     print("RESPONSE: ", end="", flush=True)
     parts: list[str] = []
-    stream = agent.create_turn(
-        messages=[{"role": "user", "content": question}], session_id=session_id, stream=True
-    )
-    for chunk in stream:
-        error = getattr(chunk, "error", None)
-        if error:
-            message = error.get("message", error) if isinstance(error, dict) else error
-            print()
-            raise UserError(f"the agent turn failed on the server: {message}", exit_code=EXIT_SERVER,
-                            trace_message="the agent turn failed on the server")
-        observer.observe(chunk)
-        payload = chunk.event.payload
-        if payload.event_type == "step_progress" and payload.step_type == "inference":
-            if getattr(payload.delta, "type", None) == "text":
-                text = payload.delta.text if parts else payload.delta.text.lstrip()
-                parts.append(text)
-                print(text, end="", flush=True)
-        elif payload.event_type == "step_complete" and payload.step_type == "tool_execution":
-            if show_rag_documents:
-                for response in payload.step_details.tool_responses:
-                    print(f"\n--- {response.tool_name} returned ---\n{genai.flatten_content(response.content)}\n---")
-    print()
+    try:
+        stream = agent.create_turn(
+            messages=[{"role": "user", "content": question}], session_id=session_id, stream=True
+        )
+        for chunk in stream:
+            signals.checkpoint()
+            error = getattr(chunk, "error", None)
+            if error:
+                message = error.get("message", error) if isinstance(error, dict) else error
+                raise UserError(f"the agent turn failed on the server: {message}", exit_code=EXIT_SERVER,
+                                trace_message="the agent turn failed on the server")
+            observer.observe(chunk)
+            payload = chunk.event.payload
+            if payload.event_type == "step_progress" and payload.step_type == "inference":
+                if getattr(payload.delta, "type", None) == "text":
+                    text = payload.delta.text if parts else payload.delta.text.lstrip()
+                    parts.append(text)
+                    print(text, end="", flush=True)
+            elif payload.event_type == "step_complete" and payload.step_type == "tool_execution":
+                if show_rag_documents:
+                    for response in payload.step_details.tool_responses:
+                        print(f"\n--- {response.tool_name} returned ---\n{genai.flatten_content(response.content)}\n---")
+    finally:
+        print()  # end the answer's line, also when the turn failed or was interrupted
     answer = "".join(parts).strip()
     observer.finish(answer=answer)
     return answer
 
 
 def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> None:
-    documents = load_documents(settings.docs_dir)
+    documents = load_documents(settings.docs_dir, max_file_size=settings.max_file_size)
     # Imported only now, after tracing is configured, as the instrumentation expects.
     from llama_stack_client import Agent, LlamaStackClient
 
@@ -276,7 +307,9 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
             check_model(client, settings.model)
 
     vector_db_id = f"test-vector-db-{run_id}"
-    registered = False
+    # None: not asked for; False: asked for, answer not seen (an interrupt or a lost connection
+    # can come after the server registered it); True: registered.
+    registered: bool | None = None
     agent_ids: list[str] = []
     # What every gen_ai span and metric point of this run shares.
     model_attributes = {genai.REQUEST_MODEL: settings.model, genai.PROVIDER_NAME: genai.PROVIDER}
@@ -287,6 +320,7 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
             genai.DOCUMENTS_BYTES: total_bytes, genai.CHUNK_SIZE_TOKENS: settings.chunk_size_in_tokens,
             genai.EMBEDDING_MODEL: settings.embedding_model,
         }):
+            registered = False
             client.vector_dbs.register(
                 vector_db_id=vector_db_id,
                 embedding_model=settings.embedding_model,
@@ -294,8 +328,8 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
                 provider_id=provider_id,
             )
             registered = True
-            # Said before the call: embedding a large corpus takes a while.
-            print(f"Ingesting {len(documents)} documents ({total_bytes / 1024:.1f} KB) into vector DB {vector_db_id}",
+            # Embedding can take minutes: say what is going on (a test waits for this line, too).
+            print(f"Ingesting {len(documents)} documents ({total_bytes / 1024:.1f} KB) into vector DB {vector_db_id} ...",
                   flush=True)
             insert_started = time.monotonic()
             client.tool_runtime.rag_tool.insert(
@@ -306,7 +340,8 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
                 vector_db_id=vector_db_id,
                 chunk_size_in_tokens=settings.chunk_size_in_tokens,
             )
-        print(f"Ingested in {time.monotonic() - insert_started:.1f} s")
+        print(f"Ingested {len(documents)} documents in {time.monotonic() - insert_started:.1f} s")
+        signals.checkpoint()
         if settings.questions:  # (no early return here: the clean-up below must run)
             agent_attributes = {genai.AGENT_NAME: AGENT_NAME, genai.DATA_SOURCE_ID: vector_db_id, **model_attributes}
             with telemetry.phase(f"{genai.CREATE_AGENT} {AGENT_NAME}", kind=SpanKind.CLIENT, attributes={
@@ -327,6 +362,7 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
                 span.set_attribute(genai.CONVERSATION_ID, session_id)
             agent_attributes.update({genai.AGENT_ID: agent.agent_id, genai.CONVERSATION_ID: session_id})
             for question in settings.questions:
+                signals.checkpoint()
                 with telemetry.phase(f"{genai.INVOKE_AGENT} {AGENT_NAME}", kind=SpanKind.CLIENT, attributes={
                     genai.OPERATION_NAME: genai.INVOKE_AGENT, **agent_attributes,
                 }) as span:
@@ -335,9 +371,11 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
                                                                      **model_attributes})
                     ask(agent, session_id=session_id, question=question,
                         show_rag_documents=settings.show_rag_documents, observer=observer)
-    except BaseException:
+    except BaseException as exc:
+        signals.seen(exc)
         # Clean up, but let the original failure be the one reported.
-        for problem in clean_up(client, vector_db_id=vector_db_id if registered else None, agent_ids=agent_ids,
+        for problem in clean_up(client, vector_db_id=vector_db_id if registered is not None else None,
+                                vector_db_confirmed=bool(registered), agent_ids=agent_ids,
                                 settings=settings, telemetry=telemetry):
             print(f"warning: {problem}", file=sys.stderr)
         raise
@@ -347,7 +385,7 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
 
 
 def clean_up(client: Any, *, vector_db_id: str | None, agent_ids: list[str], settings: Settings,
-             telemetry: genai.Telemetry) -> list[str]:
+             telemetry: genai.Telemetry, vector_db_confirmed: bool = True) -> list[str]:
     """Remove what the run created on the server; return what could not be removed."""
     # A call that timed out may still be running server-side and hold the server up:
     # give the clean-up calls room even when --timeout is short.
@@ -364,10 +402,13 @@ def clean_up(client: Any, *, vector_db_id: str | None, agent_ids: list[str], set
             try:
                 client.vector_dbs.unregister(vector_db_id, timeout=timeout)
             except Exception as exc:  # noqa: BLE001
-                problems.append(
-                    f"could not remove vector DB {vector_db_id} ({type(exc).__name__}: {exc}) — remove it with "
-                    f"curl -X DELETE {settings.llama_stack_url}/v1/vector-dbs/{vector_db_id}"
-                )
+                # A registration whose answer we never saw may not have happened: then there is
+                # nothing to remove, and the server says so with a 400 or 404.
+                if vector_db_confirmed or getattr(exc, "status_code", None) not in (400, 404):
+                    problems.append(
+                        f"could not remove vector DB {vector_db_id} ({type(exc).__name__}: {exc}) — remove it "
+                        f"with curl -X DELETE {settings.llama_stack_url}/v1/vector-dbs/{vector_db_id}"
+                    )
         if problems:
             span.set_status(StatusCode.ERROR, f"{len(problems)} thing(s) left on the server")
             telemetry.failed_phase = telemetry.failed_phase or "clean_up"
@@ -413,8 +454,21 @@ def positive_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     value = float(text)
-    if value <= 0:
+    if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def byte_size(text: str) -> int:
+    """A number of bytes, optionally with a K, M or G suffix (powers of 1024): 500K, 2M."""
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
+    try:
+        value = int(float(number) * unit)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive size such as 1048576, 500K or 2M, got {text!r}")
     return value
 
 
@@ -457,6 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
              "the same base + /v1/metrics unless OTEL_EXPORTER_OTLP_METRICS_ENDPOINT says otherwise")
     add("--no-metrics", action="store_true",
         help="export no OTLP metrics (also: env OTEL_METRICS_EXPORTER=none)")
+    add("--export-timeout", type=positive_float, default=None, metavar="MS",
+        help=f"milliseconds any one OTLP export may take, and the longest the run waits for its traces and "
+             f"metrics at the end when the collector is down or slow (env {delivery.TIMEOUT_ENV}, in "
+             f"milliseconds as the OTLP spec says; default {delivery.DEFAULT_EXPORT_TIMEOUT_MS:g})")
     add("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_SECONDS,
         help="seconds to wait for any one Llama Stack call (default %(default)s)")
     add("--embedding-model", default=DEFAULT_EMBEDDING_MODEL, help="embedding model of the vector DB (default %(default)s)")
@@ -464,21 +522,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="dimension of that embedding model (default %(default)s)")
     add("--chunk-size", type=positive_int, default=DEFAULT_CHUNK_SIZE_IN_TOKENS,
         help="chunk size in tokens for ingestion (default %(default)s)")
+    add("--max-file-size", type=byte_size, default=env_default("RAG_MAX_FILE_SIZE", DEFAULT_MAX_FILE_SIZE),
+        metavar="BYTES", help="skip (with a warning) any .md file larger than this; K and M suffixes work "
+                              "(env RAG_MAX_FILE_SIZE; default %(default)s)")
     add("--debug", action="store_true", default=bool(os.environ.get("RAG_AGENT_DEBUG")),
         help="show tracebacks instead of one-line errors (env RAG_AGENT_DEBUG)")
     return parser
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
+def check_http_url(option: str, url: str) -> str:
+    """The URL without a trailing slash, or a UserError saying it is not a usable http(s) URL."""
     from urllib.parse import urlsplit
 
-    url = args.llama_stack_url.rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError(f"--llama-stack-url {args.llama_stack_url!r} is not an http(s) URL")
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError:
+        usable = False
+    if not usable:
+        raise UserError(f"{option} {url!r} is not an http(s) URL such as http://localhost:8321")
+    return url.rstrip("/")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
     questions = () if args.no_questions else tuple(args.questions or [DEFAULT_QUESTION])
     return Settings(
-        llama_stack_url=url,
+        llama_stack_url=check_http_url("--llama-stack-url", args.llama_stack_url),
         model=args.model,
         docs_dir=args.docs,
         questions=questions,
@@ -487,9 +557,34 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         embedding_dimension=args.embedding_dimension,
         chunk_size_in_tokens=args.chunk_size,
         show_rag_documents=args.show_rag_documents,
+        max_file_size=args.max_file_size,
         tool_choice=args.tool_choice,
         instructions=args.instructions,
     )
+
+
+@dataclass(frozen=True)
+class TelemetrySettings:
+    traces_endpoint: str
+    metrics_endpoint: str | None  # None: no metrics
+    export_timeout_ms: float
+
+
+def telemetry_settings_from_args(args: argparse.Namespace) -> TelemetrySettings | None:
+    """Where traces and metrics go and how long an export may take; None with OTEL_SDK_DISABLED.
+    Everything is checked here, before the first span or request."""
+    if tracing_disabled():
+        return None
+    try:
+        timeout_ms = delivery.resolve_export_timeout_ms(args.export_timeout)
+        delivery.check_sampler_env()
+    except delivery.ConfigError as exc:
+        raise UserError(str(exc)) from exc
+    traces_endpoint = check_http_url("the OTLP traces endpoint", resolve_traces_endpoint(args.otlp_endpoint))
+    metrics_endpoint = None
+    if not (args.no_metrics or genai.metrics_disabled()):
+        metrics_endpoint = check_http_url("the OTLP metrics endpoint", genai.resolve_metrics_endpoint(traces_endpoint))
+    return TelemetrySettings(traces_endpoint, metrics_endpoint, timeout_ms)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -497,19 +592,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Claim the root logger first: llama_stack_client calls logging.basicConfig(INFO) on
     # import, which would print a line per HTTP request; ours makes that call a no-op.
     logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.debug:
+        # The SDK logs every failed export and dropped span; the run ends with one line
+        # about what was not delivered instead (otel_delivery).
+        logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)
     try:
         settings = settings_from_args(args)
+        telemetry_settings = telemetry_settings_from_args(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    signals.install()
 
-    provider = meter_provider = None
-    if not tracing_disabled():
-        traces_endpoint = resolve_traces_endpoint(args.otlp_endpoint)
-        provider = configure_tracing(endpoint=traces_endpoint)
-        if not (args.no_metrics or genai.metrics_disabled()):
-            meter_provider = genai.configure_metrics(endpoint=genai.resolve_metrics_endpoint(traces_endpoint),
-                                                     resource=provider.resource)
+    provider = meter_provider = span_delivery = None
+    if telemetry_settings is not None:
+        span_delivery = delivery.Delivery(traces_endpoint=telemetry_settings.traces_endpoint,
+                                          timeout_ms=telemetry_settings.export_timeout_ms)
+        provider = configure_tracing(endpoint=telemetry_settings.traces_endpoint, span_delivery=span_delivery)
+        if telemetry_settings.metrics_endpoint is not None:
+            metric_exporter = span_delivery.new_metric_exporter(telemetry_settings.metrics_endpoint)
+            meter_provider = genai.configure_metrics(endpoint=telemetry_settings.metrics_endpoint,
+                                                     resource=provider.resource,
+                                                     metric_reader=PeriodicExportingMetricReader(metric_exporter))
     tracer = trace.get_tracer(TRACER_NAME)
     telemetry = genai.Telemetry(tracer=tracer)
     run_id = str(uuid.uuid4())
@@ -525,6 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             trace_id = root.get_span_context().trace_id
             try:
                 run_rag(settings, run_id=run_id, telemetry=telemetry)
+                signals.checkpoint()  # a signal whose exception got lost in the last steps
             except BaseException as exc:
                 translated = translate_client_error(exc, settings.llama_stack_url) if isinstance(exc, Exception) else None
                 run_error = telemetry.record_run_failure(root, translated or exc)
@@ -536,6 +641,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         exit_code = exc.exit_code
+    except Terminated:
+        print("error: terminated (SIGTERM)", file=sys.stderr)
+        exit_code = EXIT_TERMINATED
     except KeyboardInterrupt:
         # The root span has recorded it, and run_rag has cleaned up; spans still go out below.
         print("error: interrupted", file=sys.stderr)
@@ -547,12 +655,15 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         exit_code = EXIT_ERROR
     finally:
+        signals.exit_at_once = "delivering telemetry (spans not sent yet are lost)"
         telemetry.instruments.run_duration.record(time.perf_counter() - started,
                                                   {genai.ERROR_TYPE: run_error} if run_error else {})
-        if provider is not None:
-            provider.shutdown()
-        if meter_provider is not None:
-            meter_provider.shutdown()
+        if span_delivery is not None:
+            # Flushes every span and metric, waiting at most the export timeout in all.
+            span_delivery.shut_down(traces=provider, metrics=meter_provider)
+            problem = span_delivery.summary()
+            if problem:
+                print(f"warning: {problem}", file=sys.stderr)
 
     if provider is not None and trace_id:
         trace_hex = trace.format_trace_id(trace_id)

@@ -145,7 +145,8 @@ def configure_metrics(*, endpoint: str, resource: Resource, metric_reader: Metri
     happens at shutdown, so even a short run delivers its numbers."""
     if metric_reader is None:  # tests pass an in-memory one
         metric_reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint))
-    meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader])
+    # The script shuts the provider down itself, within its export timeout: no atexit hook.
+    meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader], shutdown_on_exit=False)
     metrics.set_meter_provider(meter_provider)
     return meter_provider
 
@@ -187,7 +188,7 @@ def safe_error_message(exc: BaseException, *, capture_content: bool) -> str:
     if request is not None and hasattr(exc, "status_code"):
         return f"HTTP {exc.status_code} to {request.method} {request.url.path}"
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted (SIGINT)"
+        return "interrupted by SIGINT (Ctrl-C)"
     return f"{type(exc).__name__} (message withheld; {CAPTURE_CONTENT_ENV}=true records it)"
 
 

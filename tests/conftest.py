@@ -23,8 +23,9 @@ TRACE_ID_LINE = re.compile(r"^Trace ID: ([0-9a-f]{32})$", re.MULTILINE)
 # Variables that would change how the script behaves if the developer's shell had them.
 SCRIPT_ENV_VARS = (
     "LLAMA_STACK_URL", "INFERENCE_MODEL", "RAG_DOCS_DIR", "TRACE_UI_URL", "TRACE_BACKEND", "TOOL_CHOICE",
-    "RAG_AGENT_DEBUG",
-    "OTEL_SDK_DISABLED", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER",
+    "RAG_AGENT_DEBUG", "RAG_MAX_FILE_SIZE",
+    "OTEL_SDK_DISABLED", "OTEL_TRACES_SAMPLER_ARG", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_SCHEDULE_DELAY", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER",
     "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
     "OTEL_METRICS_EXPORTER", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "AGENT_INSTRUCTIONS",
     "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST", "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE",
@@ -106,8 +107,8 @@ def llama_stack(local_stack) -> StackServer:
 
 @pytest.fixture
 def recording_server():
-    """A loopback HTTP server answering every GET with Llama Stack's empty-list JSON and
-    keeping each request's headers: (url, list of header dicts)."""
+    """A loopback HTTP server answering every GET with Llama Stack's empty-list JSON (and every
+    POST with an empty 200) and keeping each request's headers: (url, list of header dicts)."""
     seen: list[dict[str, str]] = []
     body = json.dumps({"data": []}).encode()
 
@@ -119,6 +120,13 @@ def recording_server():
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def do_POST(self) -> None:  # noqa: N802
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def log_message(self, *args: object) -> None:
             pass

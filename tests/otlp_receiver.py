@@ -36,6 +36,7 @@ class ReceivedSpan:
     service: str
     kind: int
     status_code: int  # 0 unset, 1 ok, 2 error
+    status_message: str
     start_ns: int
     end_ns: int
     attributes: dict = field(hash=False)
@@ -86,6 +87,7 @@ def decode_spans(body: bytes) -> list[ReceivedSpan]:
                         service=service,
                         kind=span.kind,
                         status_code=span.status.code,
+                        status_message=span.status.message,
                         start_ns=span.start_time_unix_nano,
                         end_ns=span.end_time_unix_nano,
                         attributes={kv.key: any_value(kv.value) for kv in span.attributes},
@@ -127,9 +129,10 @@ def decode_metrics(body: bytes) -> list[ReceivedPoint]:
 
 class OTLPReceiver:
     """Start with ``with OTLPReceiver() as receiver:``; ``receiver.traces_url`` and
-    ``receiver.metrics_url`` are the endpoints."""
+    ``receiver.metrics_url`` are the endpoints. ``delay_s`` makes it a slow collector: each
+    export is answered (and its spans kept) that long after it arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, delay_s: float = 0.0) -> None:
         self._spans: list[ReceivedSpan] = []
         self._points: list[ReceivedPoint] = []
         self._lock = threading.Condition()
@@ -144,6 +147,7 @@ class OTLPReceiver:
                     body = gzip.decompress(body)
                 elif encoding == "deflate":
                     body = zlib.decompress(body)
+                time.sleep(delay_s)
                 if self.path == "/v1/traces":
                     receiver._add(decode_spans(body))
                     reply = ExportTraceServiceResponse().SerializeToString()

@@ -34,31 +34,48 @@ def test_unreachable_llama_stack(otlp_receiver):
     run = run_script("--llama-stack-url", url, "--otlp-endpoint", otlp_receiver.traces_url)
     assert_one_line_error(run, exit_code=3, says=f"cannot reach Llama Stack at {url}")
     # The failed run is still traced, and its root span says why.
-    spans = otlp_receiver.wait_for(lambda ss: any(not s.parent_span_id for s in ss), trace_id=run.trace_id,
-                                   timeout=10)
+    spans = otlp_receiver.wait_for(lambda ss: any(not s.parent_span_id for s in ss)
+                                   and any(s.name == "check_server" for s in ss), trace_id=run.trace_id, timeout=10)
     [root] = [s for s in spans if not s.parent_span_id]
     assert root.status_code == 2
     assert any(name == "exception" and "cannot reach" in attrs.get("exception.message", "")
                for name, attrs in root.events)
+    # ... and which phase failed: the first, whose span holds the connection error.
+    assert root.attributes["rag_agent.failed_phase"] == "check_server"
+    [check] = [s for s in spans if s.name == "check_server"]
+    assert check.status_code == 2
+    assert any(name == "exception" and attrs["exception.type"].endswith("APIConnectionError") for name, attrs in check.events)
 
 
-def test_missing_docs_folder(otlp_receiver, tmp_path):
-    run = run_script("--docs", str(tmp_path / "nope"), "--otlp-endpoint", otlp_receiver.traces_url)
-    assert_one_line_error(run, exit_code=2, says="does not exist")
+@pytest.mark.parametrize("make_docs, says", [
+    (lambda folder: folder / "nope", "does not exist"),
+    (lambda folder: folder, "holds no .md files"),  # empty
+    (lambda folder: (folder / "notes.txt").write_text("no markdown here") and folder, "holds no .md files"),
+], ids=["missing", "empty", "no-markdown"])
+def test_unusable_docs_folder(otlp_receiver, tmp_path, make_docs, says):
+    run = run_script("--docs", str(make_docs(tmp_path)), "--otlp-endpoint", otlp_receiver.traces_url)
+    assert_one_line_error(run, exit_code=2, says=says)
 
 
-def test_docs_folder_without_markdown(otlp_receiver, tmp_path):
-    (tmp_path / "notes.txt").write_text("no markdown here")
-    run = run_script("--docs", str(tmp_path), "--otlp-endpoint", otlp_receiver.traces_url)
-    assert_one_line_error(run, exit_code=2, says="holds no .md files")
-
-
-@pytest.mark.parametrize("args, says", [
-    (["--llama-stack-url", "localhost:8321"], "is not an http(s) URL"),
-    (["--chunk-size", "-1"], "must be a positive integer"),
-])
-def test_invalid_configuration(args, says):
-    assert_one_line_error(run_script(*args), exit_code=2, says=says)
+@pytest.mark.parametrize("args, env, says", [
+    (["--llama-stack-url", "localhost:8321"], {}, "is not an http(s) URL"),
+    (["--llama-stack-url", "ftp://localhost:8321"], {}, "is not an http(s) URL"),
+    (["--llama-stack-url", "http://[::1"], {}, "is not an http(s) URL"),
+    (["--llama-stack-url", "http://localhost:99999"], {}, "is not an http(s) URL"),
+    (["--otlp-endpoint", "localhost:4318/v1/traces"], {}, "the OTLP traces endpoint"),
+    (["--chunk-size", "-1"], {}, "must be a positive integer"),
+    (["--max-file-size", "-1"], {}, "must be a positive size"),
+    (["--export-timeout", "nan"], {}, "must be a positive number"),
+    ([], {"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER='sometimes' is not a sampler"),
+    ([], {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}, "not a ratio between 0 and 1"),
+    ([], {"OTEL_EXPORTER_OTLP_TIMEOUT": "10s"}, "OTEL_EXPORTER_OTLP_TIMEOUT='10s' is not a positive number"),
+], ids=["no-scheme", "ftp", "malformed", "bad-port", "otlp-endpoint", "chunk-size", "max-file-size",
+        "export-timeout", "sampler", "sampler-arg", "otlp-timeout"])
+def test_invalid_configuration_stops_before_anything_is_sent(recording_server, args, env, says):
+    url, seen = recording_server  # stands in for Llama Stack and the collector alike
+    run = run_script("--llama-stack-url", url, "--otlp-endpoint", f"{url}/v1/traces", *args, env=env)
+    assert_one_line_error(run, exit_code=2, says=says)
+    assert seen == [], "nothing may be sent before the configuration is known to be good"
 
 
 def test_debug_shows_the_traceback(otlp_receiver, tmp_path):

@@ -18,7 +18,8 @@ ENV_OPTIONS = [
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in ("LLAMA_STACK_URL", "INFERENCE_MODEL", "TRACE_UI_URL", "RAG_DOCS_DIR", "RAG_AGENT_DEBUG"):
+    for name in ("LLAMA_STACK_URL", "INFERENCE_MODEL", "TRACE_UI_URL", "RAG_DOCS_DIR", "RAG_AGENT_DEBUG",
+                 "RAG_MAX_FILE_SIZE"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -55,7 +56,7 @@ def test_seed_defaults():
     assert settings.llama_stack_url == "http://localhost:8321"
 
 
-@pytest.mark.parametrize("url", ["localhost:8321", "ftp://host", "http://", "not a url"])
+@pytest.mark.parametrize("url", ["localhost:8321", "ftp://host", "http://", "not a url", "http://[::1", "http://h:0x"])
 def test_bad_url_is_a_usage_error(url):
     with pytest.raises(app.UserError) as caught:
         app.settings_from_args(app.build_parser().parse_args(["--llama-stack-url", url]))
@@ -63,7 +64,8 @@ def test_bad_url_is_a_usage_error(url):
 
 
 @pytest.mark.parametrize("args", [["--chunk-size", "0"], ["--chunk-size", "-5"], ["--timeout", "0"],
-                                  ["--embedding-dimension", "x"]])
+                                  ["--embedding-dimension", "x"], ["--timeout", "nan"], ["--max-file-size", "0"],
+                                  ["--max-file-size", "lots"], ["--export-timeout", "-1"]])
 def test_bad_numbers_are_rejected_in_one_line(args, capsys):
     with pytest.raises(SystemExit) as caught:
         app.build_parser().parse_args(args)
@@ -93,3 +95,54 @@ def test_unregistered_model_error_lists_the_llms_the_server_has():
         app.check_model(client, "meta-llama/Llama-3.1-8B-Instruct")
     assert "(its LLMs: alpha, zeta)" in str(caught.value)
     assert caught.value.exit_code == app.EXIT_USAGE
+
+
+def test_export_timeout_is_milliseconds_flag_beats_env_beats_default(monkeypatch):
+    import otel_delivery
+
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TIMEOUT", raising=False)
+    assert otel_delivery.resolve_export_timeout_ms(None) == otel_delivery.DEFAULT_EXPORT_TIMEOUT_MS == 1500
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")
+    assert otel_delivery.resolve_export_timeout_ms(None) == 2500
+    args = app.build_parser().parse_args(["--export-timeout", "700"])
+    assert otel_delivery.resolve_export_timeout_ms(args.export_timeout) == 700
+    # The exporter is built with it in seconds, so the SDK never reads the variable itself.
+    exporter = otel_delivery.Delivery(traces_endpoint="http://127.0.0.1:4318/v1/traces", timeout_ms=2500)
+    assert exporter.timeout_ms / 1000 == 2.5
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "10s", "inf"])
+def test_bad_otlp_timeout_is_refused(monkeypatch, value):
+    import otel_delivery
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", value)
+    with pytest.raises(otel_delivery.ConfigError, match="OTEL_EXPORTER_OTLP_TIMEOUT"):
+        otel_delivery.resolve_export_timeout_ms(None)
+
+
+@pytest.mark.parametrize("sampler, arg, ok", [
+    ("always_on", "", True), ("parentbased_traceidratio", "0.25", True), ("TraceIdRatio", "1", True),
+    ("always_sometimes", "", False), ("traceidratio", "1.5", False), ("traceidratio", "half", False),
+])
+def test_sampler_variables_are_checked(monkeypatch, sampler, arg, ok):
+    import otel_delivery
+
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", sampler)
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", arg)
+    if ok:
+        otel_delivery.check_sampler_env()
+    else:
+        with pytest.raises(otel_delivery.ConfigError):
+            otel_delivery.check_sampler_env()
+
+
+@pytest.mark.parametrize("text, size", [("1048576", 1048576), ("500K", 512000), ("2m", 2 * 1024 * 1024),
+                                        ("1.5K", 1536)])
+def test_max_file_size_takes_suffixes(text, size):
+    assert app.build_parser().parse_args(["--max-file-size", text]).max_file_size == size
+    assert app.build_parser().parse_args([]).max_file_size == app.DEFAULT_MAX_FILE_SIZE
+
+
+def test_max_file_size_from_env(monkeypatch):
+    monkeypatch.setenv("RAG_MAX_FILE_SIZE", "64K")
+    assert app.build_parser().parse_args([]).max_file_size == 65536

@@ -7,6 +7,7 @@ import os
 import pytest
 
 import llama_stack_agent_rag_otel as app
+from conftest import run_script
 
 
 def write(path, text: str | bytes) -> None:
@@ -42,11 +43,44 @@ def test_non_utf8_and_empty_files_are_skipped_with_a_warning(tmp_path, capsys):
     assert "empty.md: no text" in err
 
 
+def test_files_over_the_size_limit_are_skipped_unread(tmp_path, capsys):
+    write(tmp_path / "small.md", "x" * 100)
+    write(tmp_path / "big.md", "y" * 101)
+    assert [d.document_id for d in app.load_documents(tmp_path, max_file_size=100)] == ["small.md"]
+    assert "big.md: 101 bytes is over the --max-file-size of 100" in capsys.readouterr().err
+
+
 @pytest.mark.timeout(20)
-def test_a_symlink_loop_does_not_hang_the_walk(tmp_path):
+def test_a_symlink_loop_does_not_hang_the_walk(tmp_path, capsys):
     write(tmp_path / "docs" / "one.md", "one")
     os.symlink(tmp_path / "docs", tmp_path / "docs" / "loop")
+    # Links named like markdown that lead nowhere readable: to themselves, to nothing.
+    os.symlink(tmp_path / "docs" / "self.md", tmp_path / "docs" / "self.md")
+    os.symlink(tmp_path / "gone.md", tmp_path / "docs" / "dangling.md")
+    os.symlink(tmp_path / "docs", tmp_path / "docs" / "folder.md")  # a folder: not walked into
     assert [d.document_id for d in app.load_documents(tmp_path / "docs")] == ["one.md"]
+    err = capsys.readouterr().err
+    assert "self.md: cannot read it (Too many levels of symbolic links)" in err
+    assert "dangling.md: cannot read it (No such file or directory)" in err
+    assert "folder.md" not in err
+
+
+def test_bad_files_are_skipped_and_the_run_goes_on(llama_stack, otlp_receiver, tmp_path):
+    """The script against the real server: each unusable file named in a warning, the rest ingested."""
+    write(tmp_path / "good.md", "# Good\n\nStart node directly.")
+    write(tmp_path / "latin1.md", "caf\xe9".encode("latin-1"))
+    write(tmp_path / "empty.md", "")
+    write(tmp_path / "big.md", "# Big\n\n" + "z " * 1024)
+    os.symlink(tmp_path / "self.md", tmp_path / "self.md")
+    os.symlink(tmp_path, tmp_path / "loop")
+    run = run_script("--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(tmp_path),
+                     "--otlp-endpoint", otlp_receiver.traces_url, "--max-file-size", "1K")
+    assert run.returncode == 0, run.stderr
+    assert "Ingested 1 documents" in run.stdout
+    warnings = sorted(run.stderr.strip().splitlines())
+    assert [w.split(": ")[1].removeprefix("skipping ") for w in warnings] == [
+        str(tmp_path / name) for name in ("big.md", "empty.md", "latin1.md", "self.md")], warnings
+    assert all(w.startswith("warning: skipping ") for w in warnings)
 
 
 def test_missing_folder_is_a_usage_error(tmp_path):

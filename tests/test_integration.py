@@ -40,7 +40,7 @@ def ingest_run(llama_stack, otlp_receiver):
 def test_run_prints_trace_id_and_link(ingest_run):
     run, trace_id, _ = ingest_run
     assert "Ingesting 9 documents (10.0 KB) into vector DB test-vector-db-" in run.stdout
-    assert re.search(r"^Ingested in \d+\.\d s$", run.stdout, re.M)
+    assert re.search(r"^Ingested 9 documents in \d+\.\d s$", run.stdout, re.M)
     assert f"Trace link: http://localhost:16686/trace/{trace_id}" in run.stdout
     assert run.stderr == ""
 

@@ -3,22 +3,28 @@ traceback, the error on the run's root span, and nothing left behind on the serv
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import SCRIPT, TRACE_ID_LINE, run_script
+from conftest import SCRIPT, SCRIPT_ENV_VARS, TRACE_ID_LINE, run_script
 from llama_stack_server import PROJECT_ROOT, start_server
 from test_cli import assert_one_line_error
-from trace_shape import roots, server_spans_for_route
+from trace_shape import orphans, roots, server_spans_for_route
 
 
-def write_slow_corpus(folder, sentence: str) -> None:
-    """Enough text (about 280 KB) that embedding it takes well over a second here."""
-    for i in range(40):
+def write_slow_corpus(folder, sentence: str, *, files: int = 40) -> None:
+    """Enough text (about 7 KB a file, 280 KB for 40) that embedding it takes well over a second here."""
+    for i in range(files):
         (folder / f"doc{i:02}.md").write_text(f"# Part {i}\n\n" + sentence * 200)
 
 
@@ -52,9 +58,15 @@ def test_a_timeout_during_ingestion_still_removes_the_vector_db(llama_stack, otl
     assert_one_line_error(run, exit_code=3, says="did not answer in time")
     assert llama_stack.vector_db_ids() == before
     # The clean-up is part of the trace too: the server recorded the unregister under this run.
-    otlp_receiver.wait_for(lambda ss: bool(server_spans_for_route(ss, "DELETE", "/v1/vector-dbs")),
-                           trace_id=run.trace_id, timeout=60)
-    assert root_of(otlp_receiver, run.trace_id).status_code == 2
+    spans = otlp_receiver.wait_for(lambda ss: bool(server_spans_for_route(ss, "DELETE", "/v1/vector-dbs")),
+                                   trace_id=run.trace_id, timeout=60)
+    root = root_of(otlp_receiver, run.trace_id)
+    assert root.status_code == 2 and "did not answer in time" in root.status_message
+    # The phase that was waiting records the timeout too.
+    assert root.attributes["rag_agent.failed_phase"] == "ingest_documents"
+    [ingest] = [s for s in spans if s.name == "ingest_documents"]
+    assert ingest.status_code == 2
+    assert any(name == "exception" and attrs["exception.type"].endswith("APITimeoutError") for name, attrs in ingest.events)
 
 
 @pytest.fixture(scope="module")
@@ -71,30 +83,215 @@ def test_no_vector_io_provider(server_without_vector_io, otlp_receiver):
     assert_one_line_error(run, exit_code=3, says="has no vector_io provider")
 
 
-def test_ctrl_c_during_ingestion_cleans_up_and_delivers_the_trace(llama_stack, otlp_receiver, tmp_path):
-    write_slow_corpus(tmp_path, "Drain connections before exit. ")
-    before = set(llama_stack.vector_db_ids())
-    process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(tmp_path),
-         "--otlp-endpoint", otlp_receiver.traces_url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    # The script says so before it sends the documents. (Polling the server's list of
-    # vector DBs instead times out: it is busy embedding them.)
-    seen = []
-    for line in process.stdout:
-        seen.append(line)
-        if line.startswith("Ingesting "):
-            break
-    assert seen and seen[-1].startswith("Ingesting "), (seen, process.communicate())
-    time.sleep(1)  # the insert request is on its way
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
-    stdout = "".join(seen) + stdout
-    assert process.returncode == 130, stderr
-    assert stderr.strip().splitlines() == ["error: interrupted"]
-    assert set(llama_stack.vector_db_ids()) == before
+def start_script(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The script as a user starts it, with its output readable while it runs."""
+    base = {k: v for k, v in os.environ.items() if k not in SCRIPT_ENV_VARS}
+    return subprocess.Popen([sys.executable, str(SCRIPT), *args], env={**base, **(env or {})}, cwd=PROJECT_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_ingestion(process: subprocess.Popen) -> str:
+    """Read the script's stdout until it says it is ingesting (the vector DB is registered, the
+    insert is on its way); give it a moment to be under way on the server; return the vector DB id."""
+    line = process.stdout.readline()
+    assert line.startswith("Ingesting "), (line, process.communicate())
+    time.sleep(0.5)
+    return line.split("into vector DB ")[1].split()[0]
+
+
+def remove_vector_db(llama_stack, vector_db_id: str) -> None:
+    """Remove what an interrupted run left behind. The run's own DELETE may still be under way on
+    the server (which answers 500 to a second one meanwhile): retry until the DB is gone."""
+    deadline = time.monotonic() + 90
+    while vector_db_id in llama_stack.vector_db_ids():
+        try:
+            llama_stack.call("DELETE", f"/v1/vector-dbs/{vector_db_id}")
+        except urllib.error.HTTPError:
+            assert time.monotonic() < deadline, f"could not remove {vector_db_id}"
+            time.sleep(1)
+
+
+def assert_delivered_with_signal(otlp_receiver, stdout: str, stderr: str, *, signal_name: str,
+                                 exception_type: str, phase: str) -> None:
+    """The root span ends in ERROR naming the signal, the phase it hit failed, and every span
+    the script ended arrived (the script reports any it could not deliver)."""
+    assert "could not be delivered" not in stderr and "spans lost" not in stderr, stderr
     trace_id = TRACE_ID_LINE.search(stdout).group(1)
-    root = root_of(otlp_receiver, trace_id)
-    assert root.status_code == 2
-    assert any(name == "exception" and attrs.get("exception.type") == "KeyboardInterrupt" for name, attrs in root.events)
+    spans = otlp_receiver.wait_for(
+        lambda ss: bool(roots(ss)) and any(s.name == "clean_up" for s in ss), trace_id=trace_id, timeout=15)
+    [root] = roots(spans)
+    assert root.status_code == 2 and signal_name in root.status_message, root.status_message
+    assert root.attributes["rag_agent.failed_phase"] == phase
+    assert any(name == "exception" and str(attrs.get("exception.type")).split(".")[-1] == exception_type for name, attrs in root.events)
+    [failed] = [s for s in spans if s.name == phase]
+    assert failed.status_code == 2 and signal_name in failed.status_message
+    mine = [s for s in spans if s.service == "PythonAgentRAG"]
+    assert not orphans(mine), [s.name for s in orphans(mine)]
+
+
+SIGNALS = [  # signal, exit status, the error line, the exception the root records
+    (signal.SIGINT, 130, "error: interrupted", "KeyboardInterrupt"),
+    (signal.SIGTERM, 143, "error: terminated (SIGTERM)", "Terminated"),
+]
+
+
+@pytest.mark.parametrize("signum, exit_code, error_line, exception_type", SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_ingestion_cleans_up_and_delivers_the_trace(llama_stack, otlp_receiver, tmp_path, signum,
+                                                                    exit_code, error_line, exception_type):
+    write_slow_corpus(tmp_path, "Drain connections before exit. ", files=10)
+    before = set(llama_stack.vector_db_ids())
+    process = start_script("--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(tmp_path),
+                           "--otlp-endpoint", otlp_receiver.traces_url)
+    wait_for_ingestion(process)
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == exit_code, stderr
+    assert stderr.strip().splitlines() == [error_line]
+    assert set(llama_stack.vector_db_ids()) == before
+    assert_delivered_with_signal(otlp_receiver, stdout, stderr, signal_name=signal.Signals(signum).name,
+                                 exception_type=exception_type, phase="ingest_documents")
+
+
+def test_a_second_ctrl_c_exits_at_once(llama_stack, tmp_path):
+    """The first Ctrl-C starts the clean-up, which waits for the server still busy embedding;
+    a second one ends the script there and then, saying so."""
+    write_slow_corpus(tmp_path, "Close the listener first. ", files=10)
+    before = set(llama_stack.vector_db_ids())
+    process = start_script("--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(tmp_path))
+    left_behind = wait_for_ingestion(process)
+    try:
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert process.poll() is None, "the clean-up ended before the second Ctrl-C could reach it"
+        process.send_signal(signal.SIGINT)
+        second = time.monotonic()
+        stdout, stderr = process.communicate(timeout=60)
+        assert time.monotonic() - second < 2.0
+        assert process.returncode == 130, stderr
+        assert stderr.strip().splitlines()[-1].startswith("error: SIGINT while cleaning up"), stderr
+        assert "Traceback" not in stderr
+    finally:
+        remove_vector_db(llama_stack, left_behind)  # the run was told not to clean up
+
+
+class CuttableProxy:
+    """A TCP proxy on loopback in front of the real server; ``cut()`` closes every connection
+    and the listening socket, as when the server goes away mid-run: connections are refused."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._cut = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self._target_port))
+            with self._lock:
+                if self._cut:
+                    client.close()
+                    upstream.close()
+                    return
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        with self._lock:
+            self._cut = True
+            self._listener.close()
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+
+def test_llama_stack_going_away_mid_run(llama_stack, otlp_receiver, tmp_path):
+    """The server refuses connections from the middle of ingestion on: one error line naming the
+    URL, exit 3, the error on the ingest_documents span and on the root, those spans delivered."""
+    write_slow_corpus(tmp_path, "Health checks must fail fast. ", files=10)
+    proxy = CuttableProxy(urlsplit(llama_stack.url).port)
+    before = set(llama_stack.vector_db_ids())
+    process = start_script("--no-questions", "--llama-stack-url", proxy.url, "--docs", str(tmp_path),
+                           "--otlp-endpoint", otlp_receiver.traces_url)
+    left_behind = wait_for_ingestion(process)
+    try:
+        proxy.cut()
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 3, stderr
+        errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+        assert errors == [f"error: cannot reach Llama Stack at {proxy.url} — is it running? start it with "
+                          "./start-llamastack.sh start or pass --llama-stack-url"], stderr
+        # The clean-up could not reach it either, and says how to finish it by hand.
+        assert f"curl -X DELETE {proxy.url}/v1/vector-dbs/{left_behind}" in stderr
+        assert "Traceback" not in stderr and "could not be delivered" not in stderr
+        spans = otlp_receiver.wait_for(lambda ss: bool(roots(ss)), trace_id=TRACE_ID_LINE.search(stdout).group(1),
+                                       timeout=15)
+        [root] = roots(spans)
+        assert root.status_code == 2 and "cannot reach Llama Stack" in root.status_message
+        assert root.attributes["rag_agent.failed_phase"] == "ingest_documents"
+        [ingest] = [s for s in spans if s.name == "ingest_documents"]
+        assert ingest.status_code == 2
+        assert any(name == "exception" and attrs["exception.type"].endswith("APIConnectionError")
+                   for name, attrs in ingest.events)
+    finally:
+        remove_vector_db(llama_stack, left_behind)
+
+
+def read_until(process: subprocess.Popen, marker: str, *, timeout: float) -> str:
+    """stdout so far, read a character at a time until it holds marker (the answer's prefix
+    is printed without a newline)."""
+    seen: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set() and (char := process.stdout.read(1)):
+            seen.append(char)
+            if marker in "".join(seen[-len(marker):]):
+                done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert done.wait(timeout), f"no {marker!r} in stdout within {timeout} s:\n{''.join(seen)}"
+    return "".join(seen)
+
+
+@pytest.mark.parametrize("signum, exit_code, error_line, exception_type", SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_streamed_answer(local_stack, llama_stack, otlp_receiver, signum, exit_code, error_line,
+                                           exception_type):
+    """On the local stack's LLM: the signal comes while the answer streams (a turn takes 10-20 s
+    here); the agent and the vector DB are removed, the trace arrives whole, the root names the signal."""
+    before = set(llama_stack.vector_db_ids())
+    env = {**local_stack.script_env(), "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url}
+    process = start_script("--tool-choice", "knowledge_search", "--question", "How should a service handle SIGTERM?",
+                           env=env)
+    head = read_until(process, "RESPONSE: ", timeout=180)
+    process.send_signal(signum)
+    rest, stderr = process.communicate(timeout=120)
+    stdout = head + rest
+    assert process.returncode == exit_code, stderr
+    assert stderr.strip().splitlines() == [error_line]
+    assert set(llama_stack.vector_db_ids()) == before
+    assert_delivered_with_signal(otlp_receiver, stdout, stderr, signal_name=signal.Signals(signum).name,
+                                 exception_type=exception_type, phase="invoke_agent rag-agent")
+    # The agent was removed too: the clean-up had one to delete and left nothing behind.
+    [clean_up] = [s for s in otlp_receiver.spans(TRACE_ID_LINE.search(stdout).group(1)) if s.name == "clean_up"]
+    assert clean_up.attributes["rag_agent.agents.count"] == 1 and clean_up.status_code != 2
