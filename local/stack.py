@@ -270,8 +270,8 @@ def ensure_model() -> Path:
 def prepare(trace_backend: str) -> Prepared:
     """Everything heavy, cached: the first run builds it (in parallel), later runs reuse it."""
     if not llama_server.binary_path().exists():
-        say("first run: compiling llama-server and installing three venvs; this takes 10-15 minutes "
-            "on 2 cores and happens once per machine (cache: %s)" % venvs.cache_dir())
+        say("first run: compiling llama-server and installing three venvs; this takes 10-25 minutes "
+            "on 2 cores (the compile dominates) and happens once per machine (cache: %s)" % venvs.cache_dir())
     with ThreadPoolExecutor(max_workers=4) as pool:
         binary = pool.submit(llama_server.ensure)
         server = pool.submit(venvs.ensure, "server", SERVER_REQS)
