@@ -90,7 +90,10 @@ def describe_failure(exc: BaseException, timeout: Any) -> str:
     """A few words for what went wrong with one export request."""
     if isinstance(exc, requests.Timeout):
         seconds = timeout[-1] if isinstance(timeout, tuple) else timeout
-        return f"no answer within {seconds:.1f} s" if isinstance(seconds, (int, float)) else "no answer in time"
+        # Worded as the run-level wait is (below): which of the two gives up first is a race.
+        if isinstance(seconds, (int, float)):
+            return f"no answer within the {seconds * 1000:g} ms export timeout"
+        return "no answer in time"
     seen: BaseException | None = exc
     for _ in range(10):  # requests wraps urllib3, which wraps the socket error
         if seen is None:

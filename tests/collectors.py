@@ -42,27 +42,42 @@ def refusing() -> Iterator[str]:
     yield f"http://127.0.0.1:{free_port()}"
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler for loopback test servers: no access log, and a way to read a
+    request's body and answer with an empty one."""
+
+    def drain_and_answer(self, status: int) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 @contextlib.contextmanager
-def answering(status: int) -> Iterator[str]:
-    """An OTLP/HTTP endpoint that reads every export and answers ``status`` (e.g. 503)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free loopback port in a thread; yield the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def answering(status: int) -> Iterator[str]:
+    """An OTLP/HTTP endpoint that reads every export and answers ``status`` (e.g. 503)."""
+
+    class Handler(QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self.drain_and_answer(status)
+
+    with serving(Handler) as url:
+        yield url
 
 
 @contextlib.contextmanager

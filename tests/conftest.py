@@ -1,4 +1,4 @@
-"""Shared fixtures: one OTLP receiver and one real Llama Stack server per session."""
+"""Shared fixtures: one OTLP receiver and one local stack (a real Llama Stack server with an LLM) per session."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from collectors import QuietHandler, serving
 from llama_stack_server import PROJECT_ROOT, StackServer, free_port
 from local import stack
 from otlp_receiver import OTLPReceiver
@@ -112,7 +111,7 @@ def recording_server():
     seen: list[dict[str, str]] = []
     body = json.dumps({"data": []}).encode()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             seen.append({k.lower(): v for k, v in self.headers.items()})
             self.send_response(200)
@@ -123,19 +122,10 @@ def recording_server():
 
         def do_POST(self) -> None:  # noqa: N802
             seen.append({k.lower(): v for k, v in self.headers.items()})
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.drain_and_answer(200)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield url, seen
 
 
 def pytest_collection_modifyitems(items):
