@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,14 +51,28 @@ def binary_path() -> Path:
     return cache_dir() / "llama-server" / build_key() / "llama-server"
 
 
+PROGRESS = re.compile(r"^\[\s*(\d+)%\]")  # cmake's generated makefiles prefix lines with it
+PROGRESS_STEP = 10  # percent between progress lines on stderr
+
+
 def run_step(command: list[str], *, cwd: Path, log_file: Path) -> None:
+    """Run one build step, its output to the log; say every PROGRESS_STEP % how far it got."""
+    started = time.monotonic()
+    reported = 0
     with log_file.open("a") as out:
         out.write(f"$ {' '.join(command)}\n")
         out.flush()
-        result = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
+        process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in process.stdout:
+            out.write(line)
+            match = PROGRESS.match(line)
+            if match and int(match.group(1)) >= reported + PROGRESS_STEP:
+                reported = int(match.group(1)) // PROGRESS_STEP * PROGRESS_STEP
+                log(f"{reported:3d}% after {time.monotonic() - started:.0f} s")
+        returncode = process.wait()
+    if returncode != 0:
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
-        sys.exit(f"{tail}\n[llama-server] build step failed (exit {result.returncode}): {' '.join(command)}\n"
+        sys.exit(f"{tail}\n[llama-server] build step failed (exit {returncode}): {' '.join(command)}\n"
                  f"[llama-server] full log: {log_file}")
 
 

@@ -101,3 +101,19 @@ def test_phoenix_when_the_engine_does_not_answer(tmp_path, monkeypatch):
     assert stack.choose_trace_backend() == "phoenix"
     monkeypatch.setenv("TRACE_BACKEND", "Jaeger")  # the user's word beats detection
     assert stack.choose_trace_backend() == "jaeger"
+
+
+def test_the_llama_server_build_reports_its_progress(tmp_path, capsys):
+    """A build step's output goes to the log; stderr gets a line per 10 % that cmake reports."""
+    from local import llama_server
+
+    output = tmp_path / "make-output.txt"
+    output.write_text("".join(f"[{p:3d}%] Building CXX object part{p}.o\n" for p in (2, 9, 14, 35, 36, 71, 100)))
+    log_file = tmp_path / "build.log"
+    llama_server.run_step(["cat", str(output)], cwd=tmp_path, log_file=log_file)
+    reported = [line.split("]")[1].split("%")[0].strip() for line in capsys.readouterr().err.splitlines()]
+    assert reported == ["10", "30", "70", "100"]
+    assert "part36.o" in log_file.read_text()
+    with pytest.raises(SystemExit) as failed:
+        llama_server.run_step(["sh", "-c", "echo broken; exit 3"], cwd=tmp_path, log_file=log_file)
+    assert "broken" in str(failed.value) and "exit 3" in str(failed.value)
