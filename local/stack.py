@@ -407,7 +407,10 @@ def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_
             stack.otlp_endpoint = stack.trace_ui = phoenix.url
         elif backend == "jaeger":
             say("starting Jaeger with ./start-jaeger.sh")
-            subprocess.run([str(PROJECT_ROOT / "start-jaeger.sh"), "start"], check=True)
+            started = subprocess.run([str(PROJECT_ROOT / "start-jaeger.sh"), "start"])
+            if started.returncode != 0:
+                raise StackError(f"./start-jaeger.sh start failed (exit {started.returncode}, its reason is above); "
+                                 "TRACE_BACKEND=phoenix needs no container engine")
             stack.otlp_endpoint, stack.trace_ui = JAEGER_OTLP_URL, JAEGER_UI_URL
         else:
             stack.otlp_endpoint = otlp_endpoint
@@ -440,7 +443,8 @@ def down(*, state_dir: Path | None = None, quiet: bool = False) -> None:
             if not quiet:
                 say(f"stopped {component.name} (pid {component.pid})")
     if stack.trace_backend == "jaeger":
-        subprocess.run([str(PROJECT_ROOT / "start-jaeger.sh"), "stop"], check=False)
+        subprocess.run([str(PROJECT_ROOT / "start-jaeger.sh"), "stop"], check=False,
+                       stderr=subprocess.DEVNULL if quiet else None)
     stack.state_file.unlink(missing_ok=True)
 
 

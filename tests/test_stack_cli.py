@@ -117,3 +117,16 @@ def test_the_llama_server_build_reports_its_progress(tmp_path, capsys):
     with pytest.raises(SystemExit) as failed:
         llama_server.run_step(["sh", "-c", "echo broken; exit 3"], cwd=tmp_path, log_file=log_file)
     assert "broken" in str(failed.value) and "exit 3" in str(failed.value)
+
+
+def test_jaeger_without_a_container_engine_fails_in_one_line_and_leaves_nothing(tmp_path):
+    """Asked for Jaeger where no engine runs (as on these machines): start-jaeger.sh says why,
+    the stack adds one line, and the llama-server it had started is stopped again."""
+    result = stack_cli("up", tmp_path=tmp_path, TRACE_BACKEND="jaeger", CONTAINER_ENGINE="no-such-engine",
+                       LLAMA_STACK_PORT=str(free_port()), LLAMA_SERVER_PORT=str(free_port()))
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("[stack] error: ./start-jaeger.sh start failed"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert sum("no-such-engine" in line for line in lines) == 1  # said once, by start-jaeger.sh
+    assert stack_cli("status", tmp_path=tmp_path).returncode == 3  # nothing left running
