@@ -336,26 +336,29 @@ def start_phoenix(prepared: Prepared, *, port: int, state_dir: Path, logs: Path)
     return component
 
 
-def start_llama_stack(prepared: Prepared, *, port: int, llama_server_url: str, otlp_endpoint: str,
+def start_llama_stack(server_python: Path, *, port: int, llama_server_url: str | None, otlp_endpoint: str,
                       state_dir: Path, logs: Path, run_config: Path = RUN_CONFIG) -> Component:
+    """Llama Stack from its venv with run_config; llama_server_url is None for a config with
+    no remote::llama-cpp (the tests run one)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(LOCAL_DIR / "providers"),
         "LOCAL_PROVIDERS_DIR": str(LOCAL_DIR / "providers.d"),
         "LOCAL_STACK_STATE_DIR": str(state_dir / "llama-stack"),
-        "LLAMA_SERVER_URL": f"{llama_server_url}/v1",
         "LLAMA_SERVER_MAX_TOKENS": str(MAX_ANSWER_TOKENS),
         "LLAMA_SERVER_STOP": json.dumps(STOP_SEQUENCES),
         "INFERENCE_MODEL": MODEL_ID,
-        "EMBEDDING_MODEL_PATH": embedding_model_path(prepared.server_python),
+        "EMBEDDING_MODEL_PATH": embedding_model_path(server_python),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "OTEL_SERVICE_NAME": "LlamaStack",
         "TELEMETRY_SINKS": "otel_trace",
         "OTEL_TRACE_ENDPOINT": f"{otlp_endpoint}/v1/traces",
     }
+    if llama_server_url is not None:
+        env["LLAMA_SERVER_URL"] = f"{llama_server_url}/v1"
     (state_dir / "llama-stack").mkdir(parents=True, exist_ok=True)
-    command = [str(prepared.server_python), "-m", "llama_stack.distribution.server.server",
+    command = [str(server_python), "-m", "llama_stack.distribution.server.server",
                "--config", str(run_config), "--port", str(port)]
     component = spawn("llama-stack", command, env=env, log_path=logs / "llama-stack.log",
                       url=f"http://127.0.0.1:{port}")
@@ -425,7 +428,7 @@ def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_
             stack.trace_ui = os.environ.get("TRACE_UI_URL", "")
         stack.save()
         llama_stack = start_llama_stack(
-            prepared, port=llama_stack_port, llama_server_url=stack.components[0].url,
+            prepared.server_python, port=llama_stack_port, llama_server_url=stack.components[0].url,
             otlp_endpoint=stack.otlp_endpoint, state_dir=state_dir, logs=logs,
         )
         stack.components.append(llama_stack)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,12 +51,17 @@ class ScriptRun:
         return match.group(1)
 
 
+def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without the script's own variables, plus env: what a run
+    is told comes from the test, not from the developer's shell."""
+    return {**{k: v for k, v in os.environ.items() if k not in SCRIPT_ENV_VARS}, **(env or {})}
+
+
 def run_script(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> ScriptRun:
     """Run the script the way a user does: a subprocess with real argv and environment."""
-    base = {k: v for k, v in os.environ.items() if k not in SCRIPT_ENV_VARS}
     result = subprocess.run(
         [sys.executable, str(SCRIPT), *args],
-        env={**base, **(env or {})}, capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT,
+        env=clean_env(env), capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT,
     )
     return ScriptRun(result.returncode, result.stdout, result.stderr)
 
@@ -89,14 +96,25 @@ def otlp_receiver():
 def local_stack(otlp_receiver, tmp_path_factory) -> stack.Stack:
     """The whole local stack (llama-server with Gemma 3 270M, Llama Stack), on free ports, once
     per session. TRACE_BACKEND=external: the server's spans go to the suite's OTLP receiver."""
-    state_dir = tmp_path_factory.mktemp("local-stack")
+    with stack_on_free_ports(tmp_path_factory.mktemp("local-stack"), trace_backend="external",
+                             otlp_endpoint=otlp_receiver.base_url) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def stack_on_free_ports(state_dir: Path, **settings: str) -> Iterator[stack.Stack]:
+    """A local stack on free loopback ports, stopped afterwards; a failed start fails the test."""
+    ports = {"llama_stack_port": free_port(), "llama_server_port": free_port()}
+    if settings.get("trace_backend") == "phoenix":
+        ports["phoenix_port"] = free_port()
     try:
-        running = stack.up(state_dir=state_dir, trace_backend="external", otlp_endpoint=otlp_receiver.base_url,
-                           llama_stack_port=free_port(), llama_server_port=free_port())
+        running = stack.up(state_dir=state_dir, **ports, **settings)
     except stack.StackError as error:
-        pytest.fail(f"the local stack did not start: {error}", pytrace=False)
-    yield running
-    stack.down(state_dir=state_dir, quiet=True)
+        pytest.fail(f"the local stack ({settings}) did not start: {error}", pytrace=False)
+    try:
+        yield running
+    finally:
+        stack.down(state_dir=state_dir, quiet=True)
 
 
 @pytest.fixture(scope="session")

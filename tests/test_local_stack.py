@@ -20,10 +20,9 @@ import urllib.request
 
 import pytest
 
-from conftest import SCRIPT_ENV_VARS, TRACE_ID_LINE, run_script
-from llama_stack_server import PROJECT_ROOT, StackServer, free_port
-from test_server_errors import write_slow_corpus
-from local import stack
+from conftest import TRACE_ID_LINE, clean_env, run_script, stack_on_free_ports
+from llama_stack_server import PROJECT_ROOT, StackServer
+from test_server_errors import wait_for_ingestion, write_slow_corpus
 from trace_shape import ancestors, orphans, roots, server_spans_for_route, whole_trace
 
 QUESTIONS = (
@@ -112,14 +111,8 @@ def phoenix_spans(ui: str, trace_id: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def phoenix_stack(tmp_path_factory):
-    state_dir = tmp_path_factory.mktemp("phoenix-stack")
-    try:
-        running = stack.up(state_dir=state_dir, trace_backend="phoenix", llama_stack_port=free_port(),
-                           llama_server_port=free_port(), phoenix_port=free_port())
-    except stack.StackError as error:
-        pytest.fail(f"the local stack with Phoenix did not start: {error}", pytrace=False)
-    yield running
-    stack.down(state_dir=state_dir, quiet=True)
+    with stack_on_free_ports(tmp_path_factory.mktemp("phoenix-stack"), trace_backend="phoenix") as running:
+        yield running
 
 
 def test_phoenix_receives_the_same_whole_trace(phoenix_stack):
@@ -154,9 +147,8 @@ def test_phoenix_receives_the_same_whole_trace(phoenix_stack):
 def demo(local_stack, *args: str) -> subprocess.Popen:
     """`python -m local.stack demo` (what `make demo` runs) on the session's stack, which is
     already up, so it goes straight to the script; its own process group, as in a terminal."""
-    env = {k: v for k, v in os.environ.items() if k not in SCRIPT_ENV_VARS}
     return subprocess.Popen([sys.executable, "-m", "local.stack", "demo", *args], cwd=PROJECT_ROOT,
-                            env={**env, "LOCAL_STACK_DIR": local_stack.state_dir}, start_new_session=True,
+                            env=clean_env({"LOCAL_STACK_DIR": local_stack.state_dir}), start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -172,15 +164,7 @@ def test_ctrl_c_in_the_demo_lets_the_script_clean_up(local_stack, llama_stack, t
     write_slow_corpus(tmp_path, "Drain connections before exit. ")
     before = set(llama_stack.vector_db_ids())
     process = demo(local_stack, "--no-questions", "--docs", str(tmp_path))
-    # The script says so before it sends the documents (the server is too busy embedding
-    # them to answer a listing of vector DBs in the meantime).
-    seen = []
-    for line in process.stdout:
-        seen.append(line)
-        if line.startswith("Ingesting "):
-            break
-    assert seen and seen[-1].startswith("Ingesting "), (seen, process.communicate())
-    time.sleep(1)  # the insert request is on its way
+    wait_for_ingestion(process)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr

@@ -4,7 +4,6 @@ traceback, the error on the run's root span, and nothing left behind on the serv
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import subprocess
@@ -16,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import SCRIPT, SCRIPT_ENV_VARS, TRACE_ID_LINE, run_script
+from conftest import SCRIPT, TRACE_ID_LINE, clean_env, run_script
 from llama_stack_server import PROJECT_ROOT, start_server
 from test_cli import assert_one_line_error
 from trace_shape import orphans, roots, server_spans_for_route
@@ -71,7 +70,7 @@ def test_a_timeout_during_ingestion_still_removes_the_vector_db(llama_stack, otl
 
 @pytest.fixture(scope="module")
 def server_without_vector_io(otlp_receiver, tmp_path_factory):
-    server = start_server(state_dir=tmp_path_factory.mktemp("no-vector-io"), traces_url=otlp_receiver.traces_url,
+    server = start_server(state_dir=tmp_path_factory.mktemp("no-vector-io"), otlp_base_url=otlp_receiver.base_url,
                           run_config=PROJECT_ROOT / "tests" / "run-no-vector-io.yaml")
     yield server
     server.stop()
@@ -85,8 +84,7 @@ def test_no_vector_io_provider(server_without_vector_io, otlp_receiver):
 
 def start_script(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """The script as a user starts it, with its output readable while it runs."""
-    base = {k: v for k, v in os.environ.items() if k not in SCRIPT_ENV_VARS}
-    return subprocess.Popen([sys.executable, str(SCRIPT), *args], env={**base, **(env or {})}, cwd=PROJECT_ROOT,
+    return subprocess.Popen([sys.executable, str(SCRIPT), *args], env=clean_env(env), cwd=PROJECT_ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -156,7 +154,6 @@ def test_a_second_ctrl_c_exits_at_once(llama_stack, tmp_path):
     """The first Ctrl-C starts the clean-up, which waits for the server still busy embedding;
     a second one ends the script there and then, saying so."""
     write_slow_corpus(tmp_path, "Close the listener first. ", files=10)
-    before = set(llama_stack.vector_db_ids())
     process = start_script("--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(tmp_path))
     left_behind = wait_for_ingestion(process)
     try:
@@ -230,7 +227,6 @@ def test_llama_stack_going_away_mid_run(llama_stack, otlp_receiver, tmp_path):
     URL, exit 3, the error on the ingest_documents span and on the root, those spans delivered."""
     write_slow_corpus(tmp_path, "Health checks must fail fast. ", files=10)
     proxy = CuttableProxy(urlsplit(llama_stack.url).port)
-    before = set(llama_stack.vector_db_ids())
     process = start_script("--no-questions", "--llama-stack-url", proxy.url, "--docs", str(tmp_path),
                            "--otlp-endpoint", otlp_receiver.traces_url)
     left_behind = wait_for_ingestion(process)

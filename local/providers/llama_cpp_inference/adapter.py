@@ -4,7 +4,6 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncGenerator
-from typing import Any
 
 from llama_stack.apis.common.content_types import TextDelta, ToolCallDelta, ToolCallParseStatus
 from llama_stack.apis.inference import (
