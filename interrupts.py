@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from typing import Any
 
 
@@ -36,6 +37,9 @@ class SignalHandling:
         # The exception a signal raised, until the run has seen it: raised where Python runs a
         # finalizer or weakref callback, it is printed and dropped instead of unwinding the run.
         self.pending: KeyboardInterrupt | None = None
+        # Set once a signal has stopped the process: runs in other threads (--concurrency),
+        # where no signal lands, stop at their next checkpoint too.
+        self.stopping: type[KeyboardInterrupt] | None = None
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._handle)
@@ -58,9 +62,16 @@ class SignalHandling:
         raise self.pending
 
     def checkpoint(self) -> None:
-        """Raise the signal's exception again if it was dropped; called where the run can stop."""
+        """Raise the signal's exception again if it was dropped; called where the run can stop.
+        In a thread other than the main one, raise once any signal has stopped the process."""
         if self.pending is not None:
             raise self.pending
+        if self.stopping is not None and threading.current_thread() is not threading.main_thread():
+            raise self.stopping()
+
+    def stop_all(self, exc: KeyboardInterrupt) -> None:
+        """Make every other thread's next checkpoint raise what the signal raised here."""
+        self.stopping = type(exc)
 
     def seen(self, exc: BaseException) -> None:
         if exc is self.pending:

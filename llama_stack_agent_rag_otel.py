@@ -43,10 +43,12 @@ import logging
 import math
 import os
 import sys
+import threading
 import time
 import traceback
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -63,6 +65,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 import otel_delivery as delivery
 import otel_genai as genai
+import show_trace
 from interrupts import Terminated, signals
 
 DEFAULT_LLAMA_STACK_URL = "http://localhost:8321"
@@ -70,12 +73,11 @@ DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 DEFAULT_DOCS_DIR = Path(__file__).resolve().parent / "sample-docs"
 DEFAULT_QUESTION = "Should I use npm to start a node.js application?"
 DEFAULT_TRACE_UI_URL = "http://localhost:16686"
-DEFAULT_TRACE_BACKEND = "jaeger"
-# Where each trace viewer shows one trace; {trace_id} is the 32-hex-digit id.
-TRACE_LINKS = {
-    "jaeger": "{ui}/trace/{trace_id}",
-    "phoenix": "{ui}/redirects/traces/{trace_id}",  # Phoenix finds the trace's project itself
-}
+DEFAULT_TRACE_BACKEND = "auto"  # ask the UI which it is (jaeger when it does not answer)
+TRACE_BACKENDS = show_trace.BACKENDS  # the links' forms: Jaeger <ui>/trace/<id>, Phoenix <ui>/redirects/traces/<id>
+DEFAULT_VERIFY_WAIT_SECONDS = show_trace.DEFAULT_WAIT_SECONDS
+DEFAULT_CONCURRENCY = 1
+MAX_CONCURRENCY = 64
 DEFAULT_TOOL_CHOICE = "auto"
 DEFAULT_OTLP_TRACES_ENDPOINT = "http://localhost:4318/v1/traces"
 DEFAULT_SERVICE_NAME = "PythonAgentRAG"
@@ -97,6 +99,7 @@ DEFAULT_INSTRUCTIONS = (
 EXIT_ERROR = 1  # unexpected failure (a bug, or something we did not foresee)
 EXIT_USAGE = 2  # bad input or configuration: fix the command line or the files
 EXIT_SERVER = 3  # Llama Stack unreachable, or it refused what we asked
+EXIT_TRACE_BROKEN = show_trace.EXIT_BROKEN  # --verify: the trace is not whole (4)
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it: 128 + the signal number
 EXIT_TERMINATED = 143  # SIGTERM
 
@@ -158,7 +161,10 @@ def configure_tracing(*, endpoint: str, span_processor: SpanProcessor | None = N
     # gets a client span per request and injects the current context into it;
     # the hook strips credentials and query values from the URL the span records.
     HTTPXClientInstrumentor().instrument(request_hook=genai.scrub_http_span)
-    set_global_textmap(TraceContextTextMapPropagator())
+    # W3C traceparent on every request, unless OTEL_PROPAGATORS names others (the SDK has
+    # built those already); OTEL_PROPAGATORS=none sends none, and the trace comes out broken.
+    if not os.environ.get("OTEL_PROPAGATORS", "").strip():
+        set_global_textmap(TraceContextTextMapPropagator())
     return provider
 
 
@@ -222,6 +228,39 @@ def load_documents(docs_dir: Path, *, max_file_size: int = DEFAULT_MAX_FILE_SIZE
     return documents
 
 
+# --- Output --------------------------------------------------------------------------------------
+
+
+class Console:
+    """Where one run's lines go. A single run prints straight through and streams its answers;
+    with --concurrency every line starts with the run's number and an answer prints whole once
+    its turn ends (eight streams at once would interleave mid-word)."""
+
+    _lock = threading.Lock()  # one line at a time, whichever run it comes from
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.streaming = not prefix
+
+    def line(self, text: str, *, error: bool = False) -> None:
+        with self._lock:
+            print(f"{self.prefix}{text}", file=sys.stderr if error else sys.stdout, flush=True)
+
+    def begin_answer(self) -> None:
+        if self.streaming:
+            print("RESPONSE: ", end="", flush=True)
+
+    def answer_part(self, text: str) -> None:
+        if self.streaming:
+            print(text, end="", flush=True)
+
+    def end_answer(self, answer: str) -> None:
+        if self.streaming:
+            print(flush=True)  # end the answer's line, also when the turn failed or was interrupted
+        else:
+            self.line(f"RESPONSE: {answer}")
+
+
 # --- The RAG agent -------------------------------------------------------------------------------
 
 
@@ -261,10 +300,10 @@ def check_model(client: Any, model: str) -> None:
 
 
 def ask(agent: Any, *, session_id: str, question: str, show_rag_documents: bool,
-        observer: genai.TurnObserver) -> str:
+        observer: genai.TurnObserver, out: Console) -> str:
     """Run one streamed turn, printing the answer as it arrives; return the answer."""
-    print(f"QUESTION: {question}")
-    print("RESPONSE: ", end="", flush=True)
+    out.line(f"QUESTION: {question}")
+    out.begin_answer()
     parts: list[str] = []
     try:
         stream = agent.create_turn(
@@ -283,20 +322,21 @@ def ask(agent: Any, *, session_id: str, question: str, show_rag_documents: bool,
                 if getattr(payload.delta, "type", None) == "text":
                     text = payload.delta.text if parts else payload.delta.text.lstrip()
                     parts.append(text)
-                    print(text, end="", flush=True)
+                    out.answer_part(text)
             elif payload.event_type == "step_complete" and payload.step_type == "tool_execution":
                 if show_rag_documents:
                     for response in payload.step_details.tool_responses:
-                        print(f"\n--- {response.tool_name} returned ---\n{genai.flatten_content(response.content)}\n---")
+                        out.line(f"{chr(10) if out.streaming else ''}--- {response.tool_name} returned ---\n"
+                                 f"{genai.flatten_content(response.content)}\n---")
     finally:
-        print()  # end the answer's line, also when the turn failed or was interrupted
+        out.end_answer("".join(parts).strip())
     answer = "".join(parts).strip()
     observer.finish(answer=answer)
     return answer
 
 
-def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> None:
-    documents = load_documents(settings.docs_dir, max_file_size=settings.max_file_size)
+def run_rag(settings: Settings, *, documents: list[Document], run_id: str, telemetry: genai.Telemetry,
+            out: Console) -> None:
     # Imported only now, after tracing is configured, as the instrumentation expects.
     from llama_stack_client import Agent, LlamaStackClient
 
@@ -329,8 +369,7 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
             )
             registered = True
             # Embedding can take minutes: say what is going on (a test waits for this line, too).
-            print(f"Ingesting {len(documents)} documents ({total_bytes / 1024:.1f} KB) into vector DB {vector_db_id} ...",
-                  flush=True)
+            out.line(f"Ingesting {len(documents)} documents ({total_bytes / 1024:.1f} KB) into vector DB {vector_db_id} ...")
             insert_started = time.monotonic()
             client.tool_runtime.rag_tool.insert(
                 documents=[
@@ -340,7 +379,7 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
                 vector_db_id=vector_db_id,
                 chunk_size_in_tokens=settings.chunk_size_in_tokens,
             )
-        print(f"Ingested {len(documents)} documents in {time.monotonic() - insert_started:.1f} s")
+        out.line(f"Ingested {len(documents)} documents in {time.monotonic() - insert_started:.1f} s")
         signals.checkpoint()
         if settings.questions:  # (no early return here: the clean-up below must run)
             agent_attributes = {genai.AGENT_NAME: AGENT_NAME, genai.DATA_SOURCE_ID: vector_db_id, **model_attributes}
@@ -370,14 +409,14 @@ def run_rag(settings: Settings, *, run_id: str, telemetry: genai.Telemetry) -> N
                                                   metric_attributes={genai.OPERATION_NAME: genai.INVOKE_AGENT,
                                                                      **model_attributes})
                     ask(agent, session_id=session_id, question=question,
-                        show_rag_documents=settings.show_rag_documents, observer=observer)
+                        show_rag_documents=settings.show_rag_documents, observer=observer, out=out)
     except BaseException as exc:
         signals.seen(exc)
         # Clean up, but let the original failure be the one reported.
         for problem in clean_up(client, vector_db_id=vector_db_id if registered is not None else None,
                                 vector_db_confirmed=bool(registered), agent_ids=agent_ids,
                                 settings=settings, telemetry=telemetry):
-            print(f"warning: {problem}", file=sys.stderr)
+            out.line(f"warning: {problem}", error=True)
         raise
     problems = clean_up(client, vector_db_id=vector_db_id, agent_ids=agent_ids, settings=settings, telemetry=telemetry)
     if problems:
@@ -445,6 +484,27 @@ def env_default(name: str, default: Any) -> Any:
     return os.environ.get(name) or default
 
 
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds (0 or more), got {text}")
+    return value
+
+
+def concurrency(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_CONCURRENCY}, got {text}")
+    return value
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -501,10 +561,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="the agent's system instructions (env AGENT_INSTRUCTIONS; default %(default)r)")
     add("--trace-ui", default=env_default("TRACE_UI_URL", DEFAULT_TRACE_UI_URL),
         help="trace viewer base URL for the printed link (env TRACE_UI_URL; default %(default)s)")
-    backend = os.environ.get("TRACE_BACKEND", "")  # "external" (the local stack's) keeps the default
-    add("--trace-backend", choices=sorted(TRACE_LINKS),
-        default=backend if backend in TRACE_LINKS else DEFAULT_TRACE_BACKEND,
-        help="which viewer --trace-ui is, for the link's form (env TRACE_BACKEND; default %(default)s)")
+    backend = os.environ.get("TRACE_BACKEND", "")  # "external" (the local stack's) means auto
+    add("--trace-backend", choices=TRACE_BACKENDS,
+        default=backend if backend in TRACE_BACKENDS else DEFAULT_TRACE_BACKEND,
+        help="which viewer --trace-ui is: jaeger, phoenix, or auto (tell by which API it answers, "
+             "jaeger when none does); sets the link's form and what --verify asks "
+             "(env TRACE_BACKEND; default %(default)s)")
+    add("--verify", action="store_true", default=env_flag("VERIFY_TRACE"),
+        help="after the run, fetch its trace from the trace UI, print it as a tree and check it is "
+             f"whole (one root, no orphans, server spans under each call); exit {EXIT_TRACE_BROKEN} "
+             "when it is not (env VERIFY_TRACE=1)")
+    add("--verify-wait", type=non_negative_float, default=DEFAULT_VERIFY_WAIT_SECONDS, metavar="SECONDS",
+        help="with --verify, how long to keep asking for a trace that is not whole yet: servers send "
+             "their spans in batches every few seconds (default %(default)s)")
+    add("--concurrency", type=concurrency, default=DEFAULT_CONCURRENCY, metavar="N",
+        help="run N independent requests at once, each with its own top-level span (its own trace), "
+             f"vector DB and agent; lines are prefixed [k] (default %(default)s, at most {MAX_CONCURRENCY})")
     add("--otlp-endpoint", default=None,
         help="OTLP/HTTP traces endpoint (default: env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else "
              f"OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, else {DEFAULT_OTLP_TRACES_ENDPOINT}); metrics go to "
@@ -587,6 +659,110 @@ def telemetry_settings_from_args(args: argparse.Namespace) -> TelemetrySettings 
     return TelemetrySettings(traces_endpoint, metrics_endpoint, timeout_ms)
 
 
+@dataclass
+class Run:
+    """One request of this process: its own top-level span, vector DB and agent."""
+
+    run_id: str
+    out: Console
+    trace_id: int = 0
+    exit_code: int = 0
+
+
+def run_once(run: Run, *, settings: Settings, documents: list[Document], telemetry: genai.Telemetry,
+             debug: bool) -> None:
+    """One whole request inside its top-level span; sets run.trace_id and run.exit_code."""
+    out = run.out
+    run_error: str | None = None  # for the run-duration metric
+    started = time.perf_counter()
+    try:
+        # Everything, from client creation to cleanup, happens inside this one span:
+        # it is the root that the phases and the server's spans hang under.
+        with telemetry.tracer.start_as_current_span(f"{ROOT_SPAN_PREFIX}{run.run_id}", record_exception=False,
+                                                    set_status_on_exception=False) as root:
+            run.trace_id = root.get_span_context().trace_id
+            try:
+                run_rag(settings, documents=documents, run_id=run.run_id, telemetry=telemetry, out=out)
+                signals.checkpoint()  # a signal whose exception got lost in the last steps
+            except BaseException as exc:
+                translated = translate_client_error(exc, settings.llama_stack_url) if isinstance(exc, Exception) else None
+                run_error = telemetry.record_run_failure(root, translated or exc)
+                if translated is None:
+                    raise
+                raise translated from exc
+    except UserError as exc:
+        if debug:
+            traceback.print_exc()
+        out.line(f"error: {exc}", error=True)
+        run.exit_code = exc.exit_code
+    except Terminated:
+        out.line("error: terminated (SIGTERM)", error=True)
+        run.exit_code = EXIT_TERMINATED
+    except KeyboardInterrupt:
+        # The root span has recorded it, and run_rag has cleaned up; spans still go out.
+        out.line("error: interrupted", error=True)
+        run.exit_code = EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line, not a traceback
+        if debug:
+            traceback.print_exc()
+        out.line(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", error=True)
+        run.exit_code = EXIT_ERROR
+    finally:
+        telemetry.instruments.run_duration.record(time.perf_counter() - started,
+                                                  {genai.ERROR_TYPE: run_error} if run_error else {})
+
+
+def run_all(runs: list[Run], **kwargs: Any) -> None:
+    """Every run: in this thread when there is one, else each in a thread of its own (each
+    thread starts with an empty context, so each run's spans stay in its own trace)."""
+    if len(runs) == 1:
+        run_once(runs[0], **kwargs)
+        return
+    # Runs share nothing but the tracer and instruments: per-run telemetry (failed phase).
+    shared = kwargs.pop("telemetry")
+    with ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="rag-run") as pool:
+        futures = [pool.submit(run_once, run, telemetry=genai.Telemetry(tracer=shared.tracer,
+                                                                       instruments=shared.instruments), **kwargs)
+                   for run in runs]
+        pending = list(futures)
+        while pending:
+            try:
+                pending[0].result()
+                pending.pop(0)
+            except KeyboardInterrupt as exc:
+                # The signal lands in this thread; the runs stop at their next checkpoint and clean up.
+                signals.seen(exc)
+                signals.stop_all(exc)
+
+
+def verify_traces(runs: list[Run], *, backend: show_trace.Backend | None, trace_ui: str, wait_s: float,
+                  client_service: str) -> bool:
+    """Print each run's trace as a tree with its verdict; True when every one is whole."""
+    if backend is None:
+        print(f"trace NOT CHECKED: no Jaeger or Phoenix answers at {trace_ui} — pass --trace-ui "
+              "(and --trace-backend) for the trace UI the spans went to", file=sys.stderr)
+        return False
+    whole = 0
+    deadline = time.monotonic() + wait_s
+    for run in runs:
+        trace_hex = trace.format_trace_id(run.trace_id)
+        signals.checkpoint()
+        try:
+            verdict = show_trace.wait_for_verdict(backend, trace_hex, client_service=client_service,
+                                                  run_id=run.run_id, wait_s=max(0.0, deadline - time.monotonic()))
+        except show_trace.BackendError as exc:
+            run.out.line(f"trace NOT CHECKED: {exc}", error=True)
+            continue
+        with Console._lock:
+            if len(runs) > 1:
+                print(f"{run.out.prefix}trace {trace_hex}:")
+            show_trace.report(verdict, trace_id=trace_hex)
+        whole += verdict.ok
+    if len(runs) > 1:
+        print(f"{whole} of {len(runs)} traces whole")
+    return whole == len(runs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Claim the root logger first: llama_stack_client calls logging.basicConfig(INFO) on
@@ -599,7 +775,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         telemetry_settings = telemetry_settings_from_args(args)
+        trace_ui = check_http_url("--trace-ui", args.trace_ui)
+        if args.verify and telemetry_settings is None:
+            raise UserError("--verify checks the run's trace, and OTEL_SDK_DISABLED=true turns tracing off")
+        documents = load_documents(settings.docs_dir, max_file_size=settings.max_file_size)
     except UserError as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     signals.install()
@@ -614,62 +796,42 @@ def main(argv: Sequence[str] | None = None) -> int:
             meter_provider = genai.configure_metrics(endpoint=telemetry_settings.metrics_endpoint,
                                                      resource=provider.resource,
                                                      metric_reader=PeriodicExportingMetricReader(metric_exporter))
-    tracer = trace.get_tracer(TRACER_NAME)
-    telemetry = genai.Telemetry(tracer=tracer)
-    run_id = str(uuid.uuid4())
-    trace_id = 0
-    exit_code = 0
-    run_error: str | None = None  # for the run-duration metric
-    started = time.perf_counter()
+    telemetry = genai.Telemetry(tracer=trace.get_tracer(TRACER_NAME))
+    many = args.concurrency > 1
+    runs = [Run(run_id=str(uuid.uuid4()), out=Console(f"[{k}] " if many else ""))
+            for k in range(1, args.concurrency + 1)]
     try:
-        # Everything, from client creation to cleanup, happens inside this one span:
-        # it is the root that the phases and the server's spans hang under.
-        with tracer.start_as_current_span(f"{ROOT_SPAN_PREFIX}{run_id}", record_exception=False,
-                                          set_status_on_exception=False) as root:
-            trace_id = root.get_span_context().trace_id
-            try:
-                run_rag(settings, run_id=run_id, telemetry=telemetry)
-                signals.checkpoint()  # a signal whose exception got lost in the last steps
-            except BaseException as exc:
-                translated = translate_client_error(exc, settings.llama_stack_url) if isinstance(exc, Exception) else None
-                run_error = telemetry.record_run_failure(root, translated or exc)
-                if translated is None:
-                    raise
-                raise translated from exc
-    except UserError as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
-        exit_code = exc.exit_code
-    except Terminated:
-        print("error: terminated (SIGTERM)", file=sys.stderr)
-        exit_code = EXIT_TERMINATED
-    except KeyboardInterrupt:
-        # The root span has recorded it, and run_rag has cleaned up; spans still go out below.
-        print("error: interrupted", file=sys.stderr)
-        exit_code = EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line, not a traceback
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-              file=sys.stderr)
-        exit_code = EXIT_ERROR
+        run_all(runs, settings=settings, documents=documents, telemetry=telemetry, debug=args.debug)
     finally:
         signals.exit_at_once = "delivering telemetry (spans not sent yet are lost)"
-        telemetry.instruments.run_duration.record(time.perf_counter() - started,
-                                                  {genai.ERROR_TYPE: run_error} if run_error else {})
         if span_delivery is not None:
             # Flushes every span and metric, waiting at most the export timeout in all.
             span_delivery.shut_down(traces=provider, metrics=meter_provider)
             problem = span_delivery.summary()
             if problem:
                 print(f"warning: {problem}", file=sys.stderr)
+    exit_code = next((run.exit_code for run in runs if run.exit_code), 0)
+    if provider is None:
+        return exit_code
 
-    if provider is not None and trace_id:
-        trace_hex = trace.format_trace_id(trace_id)
-        print(f"Trace ID: {trace_hex}")
-        link = TRACE_LINKS[args.trace_backend].format(ui=args.trace_ui.rstrip("/"), trace_id=trace_hex)
-        print(f"Trace link: {link}")
+    # Only now ask the UI which backend it is: a network call, after the telemetry is out.
+    backend: show_trace.Backend | None
+    if args.trace_backend == "auto":
+        backend = show_trace.detect_backend(trace_ui)
+    else:
+        backend = show_trace.make_backend(args.trace_backend, trace_ui)
+    link_form = backend or show_trace.Jaeger(trace_ui)
+    for run in runs:
+        trace_hex = trace.format_trace_id(run.trace_id)
+        run.out.line(f"Trace ID: {trace_hex}")
+        run.out.line(f"Trace link: {link_form.link(trace_hex)}")
+    if args.verify:
+        signals.exit_at_once = "checking the trace"
+        client_service = str(provider.resource.attributes.get(SERVICE_NAME, DEFAULT_SERVICE_NAME))
+        whole = verify_traces(runs, backend=backend, trace_ui=trace_ui, wait_s=args.verify_wait,
+                              client_service=client_service)
+        if not whole and exit_code == 0:
+            exit_code = EXIT_TRACE_BROKEN
     return exit_code
 
 

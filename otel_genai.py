@@ -208,9 +208,9 @@ class Telemetry:
     """Phase spans under the run's root span, and the metrics, for one run of the script."""
 
     def __init__(self, *, tracer: trace.Tracer, meter: metrics.Meter | None = None,
-                 capture_content: bool | None = None) -> None:
+                 capture_content: bool | None = None, instruments: Instruments | None = None) -> None:
         self.tracer = tracer
-        self.instruments = Instruments(meter)
+        self.instruments = instruments or Instruments(meter)  # runs of one process share theirs
         self.capture_content = capture_content_enabled() if capture_content is None else capture_content
         self.failed_phase: str | None = None
 

@@ -4,11 +4,19 @@ metric data points for assertions.
 
 Servers batch their spans (Llama Stack's every ~5 s), so tests wait for what they
 expect with ``wait_for(...)`` on a monotonic deadline instead of sleeping.
+
+It also answers the two calls of Jaeger's query API v3 that the script's ``--verify`` and
+show_trace.py make: ``GET /api/v3/services`` and ``GET /api/v3/traces/<id>``. Jaeger itself
+cannot run on these machines (no container engine, no package), so this stands in for it,
+answering in the documented wire format: the trace as OTLP-JSON ``TracesData`` under
+``"result"`` (hex ids, integer kind and status code, nanosecond times as strings), and 404
+with an ``"error"`` object for a trace it does not have.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 import time
 import zlib
@@ -127,6 +135,45 @@ def decode_metrics(body: bytes) -> list[ReceivedPoint]:
     return points
 
 
+def otlp_json_value(value) -> dict:
+    """A Python attribute value as an OTLP-JSON AnyValue."""
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}  # 64-bit integers are strings in OTLP-JSON
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    if isinstance(value, (list, tuple)):
+        return {"arrayValue": {"values": [otlp_json_value(v) for v in value]}}
+    if isinstance(value, bytes):
+        return {"bytesValue": value.hex()}
+    return {"stringValue": str(value)}
+
+
+def jaeger_v3_trace(spans: list[ReceivedSpan]) -> dict:
+    """What Jaeger's ``GET /api/v3/traces/<id>`` answers for these spans: one resourceSpans
+    entry per service."""
+    by_service: dict[str, list[ReceivedSpan]] = {}
+    for span in spans:
+        by_service.setdefault(span.service, []).append(span)
+    return {"result": {"resourceSpans": [
+        {
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+            "scopeSpans": [{"scope": {}, "spans": [
+                {
+                    "traceId": s.trace_id, "spanId": s.span_id, "parentSpanId": s.parent_span_id,
+                    "name": s.name, "kind": s.kind,
+                    "startTimeUnixNano": str(s.start_ns), "endTimeUnixNano": str(s.end_ns),
+                    "attributes": [{"key": k, "value": otlp_json_value(v)} for k, v in s.attributes.items()],
+                    "status": {"code": s.status_code, **({"message": s.status_message} if s.status_message else {})},
+                }
+                for s in service_spans
+            ]}],
+        }
+        for service, service_spans in by_service.items()
+    ]}}
+
+
 class OTLPReceiver:
     """Start with ``with OTLPReceiver() as receiver:``; ``receiver.traces_url`` and
     ``receiver.metrics_url`` are the endpoints. ``delay_s`` makes it a slow collector: each
@@ -161,6 +208,23 @@ class OTLPReceiver:
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)
+
+            def do_GET(self) -> None:  # noqa: N802 - Jaeger's query API v3, as far as --verify uses it
+                status, document = 404, {"error": {"httpCode": 404, "message": "not found"}}
+                if self.path == "/api/v3/services":
+                    status, document = 200, {"services": sorted({s.service for s in receiver.spans()})}
+                elif self.path.startswith("/api/v3/traces/"):
+                    spans = receiver.spans(self.path.rsplit("/", 1)[1].split("?")[0].lower())
+                    if spans:
+                        status, document = 200, jaeger_v3_trace(spans)
+                    else:
+                        document = {"error": {"httpCode": 404, "message": "trace not found"}}
+                body = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
                 pass

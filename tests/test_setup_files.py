@@ -221,9 +221,10 @@ def test_local_run_config_is_loopback_only_with_faiss_and_otel():
         "LLAMA_SERVER_URL": "http://127.0.0.1:1/v1", "LOCAL_PROVIDERS_DIR": str(providers_dir)})
     assert config["host"] == "127.0.0.1"
     assert config["vector_io"] == ["inline::faiss"]
-    assert config["inference"] == ["remote::llama-cpp", "inline::sentence-transformers"]
+    assert config["inference"] == ["remote::llama-cpp", "inline::sentence-transformers-off-loop"]
     assert config["external_providers_dir"] == str(providers_dir)
     assert (providers_dir / "remote" / "inference" / "llama-cpp.yaml").is_file()
+    assert (providers_dir / "inline" / "inference" / "sentence-transformers-off-loop.yaml").is_file()
     assert "otel_trace" in config["telemetry"]["sinks"]
 
 

@@ -110,7 +110,7 @@ def observed():
                 observer = genai.TurnObserver(telemetry, span, question=QUESTION, data_source_id=VECTOR_DB,
                                               metric_attributes=attributes)
                 app.ask(ScriptedAgent(chunks), session_id="session-1", question=QUESTION, show_rag_documents=False,
-                        observer=observer)
+                        observer=observer, out=app.Console())
         except app.UserError as exc:
             error = exc
         spans = {s.name: s for s in exporter.get_finished_spans()}

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from .config import LlamaCppInferenceConfig
 
+import llama_stack_fixes  # noqa: F401 - fixes concurrent requests' traces (see there)
+
 
 async def get_adapter_impl(config: LlamaCppInferenceConfig, _deps):
     from .adapter import LlamaCppInferenceAdapter
