@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The local stack: the traced RAG agent's whole back end on 127.0.0.1, no containers.
 
-    python3 -m local.stack up | down | status | logs [N] | demo [script args...] | prepare
+    python3 -m local.stack up | down | status | logs [N] | demo [script args...] | prepare [--with-browser]
 
 (`make stack-up`, `make stack-down`, `make stack-status`, `make stack-logs`, `make demo`.)
 
@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from local import llama_server, venvs
+from local import chromium, llama_server, venvs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = PROJECT_ROOT / "local"
@@ -532,7 +532,11 @@ def main(argv: list[str]) -> int:
             for name, value in stack.script_env().items():
                 print(f"{name}={value}")
             return 0
-        if command == "prepare":  # build/cache everything any backend needs; start nothing
+        if command == "prepare" and rest in ([], ["--with-browser"]):
+            # Build/cache everything any backend needs; start nothing. The browser (for the
+            # suite's Phoenix link test) comes first: it fails in seconds if it cannot be had.
+            if rest:
+                chromium.ensure()
             prepare("phoenix")
             venvs.ensure("client", CLIENT_REQS)
             return 0
@@ -545,7 +549,7 @@ def main(argv: list[str]) -> int:
             return logs(lines=int(rest[0]) if rest and rest[0].isdigit() else 20)
         if command == "demo":
             return demo(rest)
-    except StackError as error:
+    except (StackError, chromium.InstallError) as error:
         print(f"[stack] error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -148,5 +148,5 @@ def recording_server():
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if {"llama_stack", "local_stack", "server_without_vector_io"} & set(getattr(item, "fixturenames", ())):
+        if {"llama_stack", "local_stack", "phoenix_stack", "server_without_vector_io"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.server)

@@ -4,7 +4,8 @@ Two questions through a real agent: each turn must run the model and a knowledge
 tool execution on the server, the answers must be clean text, and the whole run must be
 one trace with one root and no orphans. First with the suite's OTLP receiver as the trace
 backend (TRACE_BACKEND=external), then once more on a stack of its own with Arize Phoenix,
-read back through Phoenix's REST API.
+read back through Phoenix's REST API, and the link the script printed opened in headless
+Chromium.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import urllib.request
 import pytest
 
 from conftest import TRACE_ID_LINE, clean_env, run_script, stack_on_free_ports
+from headless_chromium import wait_for_text
 from llama_stack_server import PROJECT_ROOT, StackServer
 from test_server_errors import wait_for_ingestion, write_slow_corpus
 from trace_shape import ancestors, orphans, roots, server_spans_for_route, whole_trace
@@ -33,6 +35,7 @@ QUESTIONS = (
 TEMPLATE_LEFTOVERS = ("<|im_end|>", "<|im_start|>", "<start_of_turn>", "<end_of_turn>", "<eos>", "<bos>",
                       "Question:", "Notes:", "Answer:")
 ROOT_PREFIX = "Python LlamaStack request - "
+TRACE_LINK_LINE = re.compile(r"^Trace link: (\S+)$", re.MULTILINE)
 
 
 def question_args() -> list[str]:
@@ -115,23 +118,31 @@ def phoenix_stack(tmp_path_factory):
         yield running
 
 
-def test_phoenix_receives_the_same_whole_trace(phoenix_stack):
+@pytest.fixture(scope="module")
+def phoenix_run(phoenix_stack):
+    """The two questions once on the Phoenix stack, and the spans Phoenix holds for the run's
+    trace once it has all of them (the vector DB's removal arrived, no orphans) or 60 s passed."""
     run = run_script(*question_args(), env=phoenix_stack.script_env(), timeout=600)
     assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
-    assert_clean_answers(run.stdout)
-    assert run.stderr == ""  # Phoenix takes no metrics: the stack's env switches them off
-    trace_id = run.trace_id
-    assert f"Trace link: {phoenix_stack.trace_ui}/redirects/traces/{trace_id}" in run.stdout
-
     deadline = time.monotonic() + 60
     while True:
-        spans = phoenix_spans(phoenix_stack.trace_ui, trace_id)
+        spans = phoenix_spans(phoenix_stack.trace_ui, run.trace_id)
         ids = {s["context"]["span_id"] for s in spans}
-        orphaned = [s["name"] for s in spans if s["parent_id"] and s["parent_id"] not in ids]
-        done = any(s["name"].startswith("DELETE /v1/vector-dbs") for s in spans) and not orphaned
-        if done or time.monotonic() > deadline:
-            break
+        complete = (any(s["name"].startswith("DELETE /v1/vector-dbs") for s in spans)
+                    and all(s["parent_id"] in ids for s in spans if s["parent_id"]))
+        if complete or time.monotonic() > deadline:
+            return run, spans
         time.sleep(1)
+
+
+def test_phoenix_receives_the_same_whole_trace(phoenix_stack, phoenix_run):
+    run, spans = phoenix_run
+    assert_clean_answers(run.stdout)
+    assert run.stderr == ""  # Phoenix takes no metrics: the stack's env switches them off
+    assert f"Trace link: {phoenix_stack.trace_ui}/redirects/traces/{run.trace_id}" in run.stdout
+
+    ids = {s["context"]["span_id"] for s in spans}
+    orphaned = [s["name"] for s in spans if s["parent_id"] and s["parent_id"] not in ids]
     assert not orphaned, orphaned
     root_names = [s["name"] for s in spans if not s["parent_id"]]
     assert len(root_names) == 1 and root_names[0].startswith(ROOT_PREFIX), root_names
@@ -139,6 +150,26 @@ def test_phoenix_receives_the_same_whole_trace(phoenix_stack):
     assert [s["attributes"].get("tool_name") for s in tools] == ["knowledge_search"] * len(QUESTIONS)
     assert sum(s["name"] == "inference" for s in spans) >= 2 * len(QUESTIONS)  # search, then answer
     assert run.vector_db_id not in StackServer(phoenix_stack.llama_stack_url).vector_db_ids()
+
+
+def test_the_printed_phoenix_link_shows_the_run_in_a_browser(phoenix_stack, phoenix_run, tmp_path):
+    """The `Trace link:` line the script printed, opened in headless Chromium: the page it ends
+    on shows the run's trace id and, after it (the trace's own panel, not only the project's
+    list of traces), the run's root span name. Phoenix's link is a redirect done by its React
+    app, which then fetches the trace over GraphQL, so only a browser that runs the page's
+    JavaScript sees this; phoenix_run has already waited until Phoenix's REST API has the trace."""
+    run, spans = phoenix_run
+    link = TRACE_LINK_LINE.search(run.stdout)
+    assert link, run.stdout
+    assert link.group(1) == f"{phoenix_stack.trace_ui}/redirects/traces/{run.trace_id}"
+    # The root span carries the run's id, which the run also put in its vector DB's name.
+    root_name = ROOT_PREFIX + run.vector_db_id.removeprefix("test-vector-db-")
+    assert root_name in {s["name"] for s in spans if not s["parent_id"]}, "Phoenix does not have the root span"
+
+    text = wait_for_text(link.group(1), root_name, after=run.trace_id, tmp_dir=tmp_path, timeout=60)
+    panel = text.partition(run.trace_id)[2]
+    assert root_name in panel, (f"{root_name!r} is not after the trace id {run.trace_id} on the page {link.group(1)} "
+                                f"rendered; its text:\n{text[:3000]}")
 
 
 # --- make demo -----------------------------------------------------------------------------------

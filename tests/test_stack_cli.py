@@ -74,6 +74,20 @@ def test_unknown_command_prints_usage(tmp_path):
     assert result.returncode == 2 and "up | down | status" in result.stderr
 
 
+def test_prepare_with_a_browser_that_is_not_there_fails_before_building(tmp_path):
+    cache = tmp_path / "cache"
+    result = stack_cli("prepare", "--with-browser", tmp_path=tmp_path, CHROMIUM=str(tmp_path / "no-chromium"),
+                       LLAMA_STACK_OTEL_CACHE=str(cache))
+    assert_one_line_error(result, f"CHROMIUM={tmp_path / 'no-chromium'} does not exist")
+    assert not cache.exists()  # nothing was built or installed
+
+
+def test_prepare_rejects_an_unknown_option(tmp_path):
+    result = stack_cli("prepare", "--with-browsr", tmp_path=tmp_path, LLAMA_STACK_OTEL_CACHE=str(tmp_path / "cache"))
+    assert result.returncode == 2 and "prepare [--with-browser]" in result.stderr
+    assert not (tmp_path / "cache").exists()
+
+
 def engine_on_path(tmp_path, monkeypatch, name: str, info_exit: int) -> None:
     """A stand-in `podman`/`docker` whose `info` answers like a working engine (0) or like a
     docker client with no daemon behind it (1), as on these machines."""
