@@ -402,15 +402,19 @@ def wait_for_verdict(backend: Backend, trace_id: str, *, wait_s: float = DEFAULT
                      sleep: Callable[[float], None] = time.sleep) -> Verdict:
     """Poll the backend until the trace is whole or wait_s has passed; the last verdict."""
     deadline = clock() + wait_s
+    whole_with = None  # the span count of the last whole answer
     while True:
         verdict = judge(backend.fetch(trace_id), client_service=client_service, expect_server=expect_server,
                         run_id=run_id)
+        # Once whole, ask once more: the server's last spans can straddle two of its batches.
+        settled = verdict.ok and whole_with == len(verdict.spans)
         # Spans of another run do not leave again: no use waiting for those to go away.
-        if verdict.ok or verdict.foreign or clock() >= deadline:
+        if settled or verdict.foreign or clock() >= deadline:
             if not verdict.spans:
                 verdict.problems = [f"no spans of trace {trace_id} in {backend.label} at {backend.ui} "
                                     f"after {wait_s:g} s — were they sent there?"]
             return verdict
+        whole_with = len(verdict.spans) if verdict.ok else None
         sleep(min(poll_s, max(0.0, deadline - clock())))
 
 

@@ -62,8 +62,11 @@ def is_turn(span) -> bool:
 
 @pytest.fixture(scope="module")
 def two_questions(local_stack, otlp_receiver):
-    env = {**local_stack.script_env(), "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url}
-    run = run_script(*question_args(), env=env, timeout=600)
+    """Two questions with --verify: the suite's receiver answers Jaeger's query API, so the
+    script reads its own trace back from it and judges it."""
+    env = {**local_stack.script_env(), "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url,
+           "TRACE_UI_URL": otlp_receiver.base_url}
+    run = run_script(*question_args(), "--verify", env=env, timeout=600)
     assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     return run, whole_trace(otlp_receiver, run.trace_id)
 
@@ -103,6 +106,42 @@ def test_vector_db_removed(two_questions, llama_stack):
     assert run.vector_db_id not in llama_stack.vector_db_ids()
 
 
+def tree_and_verdict(stdout: str) -> tuple[list[str], list[str]]:
+    """--verify's output: the tree's lines (from the root's line on) and the three verdict lines."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(ROOT_PREFIX))
+    end = next(i for i, line in enumerate(lines) if line.startswith("services: "))
+    return lines[start:end], lines[end:end + 3]
+
+
+def test_verify_prints_the_tree_and_says_the_trace_is_whole(two_questions):
+    run, spans = two_questions
+    tree, verdict = tree_and_verdict(run.stdout)
+    run_id = run.vector_db_id.removeprefix("test-vector-db-")
+    assert tree[0].startswith(f"{ROOT_PREFIX}{run_id}") and "PythonAgentRAG" in tree[0]
+    assert all(len(line) <= 100 for line in tree), max(tree, key=len)
+    phases = [line.split("─ ", 1)[1].split("  ")[0] for line in tree if line[:3] in ("├─ ", "└─ ")]
+    assert phases == ["check_server", "ingest_documents", "create_agent rag-agent", "invoke_agent rag-agent",
+                      "invoke_agent rag-agent", "clean_up"]
+    assert sum(" tool_execution " in line and "LlamaStack" in line for line in tree) == len(QUESTIONS)
+    assert any(" spans under 1 ms: " in line for line in tree)  # the server's tiny spans, folded
+    assert verdict[0].startswith("services: ") and "PythonAgentRAG" in verdict[0] and "LlamaStack" in verdict[0]
+    assert f"trace {run.trace_id}: " in verdict[1] and " · 1 root(s) · 0 orphan(s) · " in verdict[1]
+    assert verdict[2] == "trace OK"
+    # The spans the script judged are the trace the receiver holds (a late batch may add some).
+    assert 0 < int(verdict[1].split(": ")[1].split(" spans")[0]) <= len(spans)
+
+
+def test_show_trace_judges_the_same_trace_from_outside(two_questions, otlp_receiver):
+    run, _ = two_questions
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "show_trace.py"), run.trace_id,
+                             "--trace-ui", otlp_receiver.base_url, "--wait", "0"],
+                            capture_output=True, text=True, timeout=60, env=clean_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    tree, verdict = tree_and_verdict(result.stdout)
+    assert tree[0] == tree_and_verdict(run.stdout)[0][0] and verdict[2] == "trace OK"
+
+
 # --- Phoenix -------------------------------------------------------------------------------------
 
 
@@ -122,7 +161,7 @@ def phoenix_stack(tmp_path_factory):
 def phoenix_run(phoenix_stack):
     """The two questions once on the Phoenix stack, and the spans Phoenix holds for the run's
     trace once it has all of them (the vector DB's removal arrived, no orphans) or 60 s passed."""
-    run = run_script(*question_args(), env=phoenix_stack.script_env(), timeout=600)
+    run = run_script(*question_args(), "--verify", env=phoenix_stack.script_env(), timeout=600)
     assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     deadline = time.monotonic() + 60
     while True:
@@ -149,6 +188,30 @@ def test_phoenix_receives_the_same_whole_trace(phoenix_stack, phoenix_run):
     tools = [s for s in spans if s["name"] == "tool_execution"]
     assert [s["attributes"].get("tool_name") for s in tools] == ["knowledge_search"] * len(QUESTIONS)
     assert sum(s["name"] == "inference" for s in spans) >= 2 * len(QUESTIONS)  # search, then answer
+    assert run.vector_db_id not in StackServer(phoenix_stack.llama_stack_url).vector_db_ids()
+
+
+def test_verify_reads_the_trace_back_from_phoenix(phoenix_stack, phoenix_run):
+    """Phoenix keeps no service names: the tree names the server by the host:port the script called."""
+    run, spans = phoenix_run
+    tree, verdict = tree_and_verdict(run.stdout)
+    server = phoenix_stack.llama_stack_url.removeprefix("http://")
+    assert verdict[2] == "trace OK", "\n".join(tree + verdict)
+    assert verdict[0].startswith("services: ") and f"{server} (" in verdict[0] and "PythonAgentRAG (" in verdict[0]
+    assert sum(" tool_execution " in line and server in line for line in tree) == len(QUESTIONS)
+    assert " · 1 root(s) · 0 orphan(s) · " in verdict[1]
+
+
+def test_verify_on_phoenix_says_broken_when_the_traceparent_is_not_sent(phoenix_stack):
+    """OTEL_PROPAGATORS=none: the server gets no traceparent, so its spans start traces of their
+    own and the run's trace holds the script's spans alone."""
+    env = {**phoenix_stack.script_env(), "OTEL_PROPAGATORS": "none"}
+    run = run_script("--no-questions", "--docs", str(PROJECT_ROOT / "sample-docs" / "delivery"), "--verify",
+                     "--verify-wait", "8", env=env, timeout=300)
+    assert run.returncode == 4, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
+    assert run.stdout.splitlines()[-1] == (
+        "trace BROKEN: no server spans: only PythonAgentRAG's spans arrived — is the server's telemetry on, "
+        "and does its request carry the traceparent header?")
     assert run.vector_db_id not in StackServer(phoenix_stack.llama_stack_url).vector_db_ids()
 
 

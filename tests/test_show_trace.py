@@ -27,7 +27,8 @@ S = 1_000_000_000  # ns
 def span(span_id: str, parent: str, name: str, service: str = "PythonAgentRAG", *, start: float = 0.0,
          end: float = 1.0, error: bool = False, http: bool = False) -> Span:
     return Span(span_id=span_id, parent_id=parent, name=name, service=service, start_ns=int(start * S),
-                end_ns=int(end * S), error=error, attributes={"http.request.method": "POST"} if http else {})
+                end_ns=int(end * S), error=error,
+                attributes={"http.request.method": "POST", "url.full": "http://127.0.0.1:8321/v1/x"} if http else {})
 
 
 def whole() -> list[Span]:
@@ -85,7 +86,7 @@ def test_an_http_call_without_a_server_span_under_it():
     assert judge(spans, client_service="PythonAgentRAG", expect_server=False).ok
 
 
-def test_wait_for_verdict_polls_until_whole():
+def test_wait_for_verdict_polls_until_whole_and_settled():
     answers = [whole()[:3], whole()[:3], whole()]  # the server's batch arrives on the third poll
 
     class Backend:
@@ -97,7 +98,7 @@ def test_wait_for_verdict_polls_until_whole():
     now = [0.0]
     verdict = show_trace.wait_for_verdict(Backend(), TRACE, wait_s=20, clock=lambda: now[0],
                                           sleep=lambda s: now.__setitem__(0, now[0] + s))
-    assert verdict.ok and now[0] == 2.0
+    assert verdict.ok and now[0] == 3.0  # whole on the third poll, and still so on the fourth
 
 
 def test_wait_for_verdict_gives_up_at_the_deadline():
@@ -128,12 +129,20 @@ def test_tree_lines_fit_and_show_service_duration_and_errors():
 
 
 def test_many_tiny_siblings_collapse_into_one_line_with_a_count():
-    spans = whole() + [span(f"{k:016x}", "d" * 16, "embeddings", "LlamaStack", start=1 + k / 100, end=1.001 + k / 100)
+    spans = whole() + [span(f"{k:016x}", "d" * 16, "embeddings", "LlamaStack", start=1 + k / 100, end=1.002 + k / 100)
                        for k in range(40)]
     lines = render_tree(spans)
     [line] = [line for line in lines if "embeddings" in line]
-    assert "embeddings ×40" in line and line.endswith("40 ms")
+    assert "embeddings ×40" in line and line.endswith("80 ms")
     assert len(lines) == 5
+
+
+def test_leaves_under_a_millisecond_fold_into_one_line_per_parent():
+    tiny = [span(f"{k:016x}", "d" * 16, name, "LlamaStack", start=1 + k / 100, end=1.0002 + k / 100)
+            for k, name in enumerate(["fastapi.dependencies", "get_model", "fastapi.serialization"])]
+    lines = render_tree(whole() + tiny)
+    assert len(lines) == 5
+    assert "└─ 3 spans under 1 ms: fastapi.dependencies, get_model, fastapi.…  LlamaStack" in lines[-1]
 
 
 def test_two_siblings_stay_two_lines():
@@ -264,3 +273,19 @@ def test_command_with_no_backend_there_is_not_checked():
     assert result.returncode == 4 and result.stdout == ""
     assert result.stderr.startswith(f"trace NOT CHECKED: no Jaeger or Phoenix answers at {url}")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_spans_naming_another_run_make_the_trace_broken():
+    """What Llama Stack 0.2.12 did with concurrent requests: one run's trace held another's calls."""
+    mine, other = "11111111-2222-4333-8444-555555555555", "99999999-2222-4333-8444-555555555555"
+    spans = whole()
+    spans[0] = span("a" * 16, "", f"Python LlamaStack request - {mine}", end=3.0)
+    intruder = Span(span_id="e" * 16, parent_id="d" * 16, name="VectorDBsRoutingTable.register_vector_db",
+                    service="LlamaStack", start_ns=S, end_ns=2 * S,
+                    attributes={"__args__": f'{{"vector_db_id": "test-vector-db-{other}"}}'})
+    verdict = judge([*spans, intruder], client_service="PythonAgentRAG", run_id=mine)
+    assert [s.name for s in verdict.foreign] == ["VectorDBsRoutingTable.register_vector_db"]
+    assert verdict.problems == [
+        "1 span(s) belong to 1 other run(s) (first: LlamaStack 'VectorDBsRoutingTable.register_vector_db' names run "
+        "99999999…): the server filed concurrent requests' work under this trace"]
+    assert judge([*spans, intruder], client_service="PythonAgentRAG").ok  # without the run id, it cannot tell
