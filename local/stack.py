@@ -511,6 +511,9 @@ def demo(script_args: list[str]) -> int:
     client = venvs.ensure("client", CLIENT_REQS)
     say(f"stack ready in {time.monotonic() - started:.0f} s; running the traced RAG agent")
     env = {**os.environ, **stack.script_env()}
+    if stack.trace_backend in ("phoenix", "jaeger"):
+        # The stack runs the trace UI: read the trace back and show it (VERIFY_TRACE=0 skips it).
+        env.setdefault("VERIFY_TRACE", "1")
     script = subprocess.Popen([str(client / "bin" / "python"), str(PROJECT_ROOT / "llama_stack_agent_rag_otel.py"),
                                *script_args], env=env)
     # Ctrl-C reaches the script from the terminal: let it clean up (remove its vector DB)
