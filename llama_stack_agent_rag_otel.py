@@ -15,6 +15,11 @@ When the collector is down the run still completes, waits at most the export tim
 for its telemetry and says in one line what was not delivered (otel_delivery.py);
 SIGINT and SIGTERM clean up what the run created before exiting 130 / 143.
 
+With --verify it then reads its trace back from the trace UI (Jaeger or Phoenix), prints it
+as a tree and says whether it came out whole — one root, no orphans, the server's spans
+under every call, nothing of another run (show_trace.py) — exiting 4 when it did not.
+--concurrency N runs N requests at once, each in a trace of its own.
+
 Private by default: the script's spans hold sizes, counts and ids, never the
 questions, answers, instructions, documents or retrieved chunks;
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true opts in to recording them.
@@ -28,7 +33,7 @@ or with no containers at all, against the project's local stack: `make demo`.
 
 Environment (a flag beats its variable, which beats the default; see --help):
     LLAMA_STACK_URL, INFERENCE_MODEL, RAG_DOCS_DIR, RAG_MAX_FILE_SIZE, TOOL_CHOICE, TRACE_UI_URL,
-    TRACE_BACKEND, AGENT_INSTRUCTIONS, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT,
+    TRACE_BACKEND (auto | jaeger | phoenix), VERIFY_TRACE=1, AGENT_INSTRUCTIONS, OTEL_PROPAGATORS, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT,
     OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds; bounds the wait for a collector that is down),
     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_METRICS_EXPORTER=none (no metrics),
     OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED=true (no telemetry),
@@ -735,34 +740,6 @@ def run_all(runs: list[Run], **kwargs: Any) -> None:
                 signals.stop_all(exc)
 
 
-def verify_traces(runs: list[Run], *, backend: show_trace.Backend | None, trace_ui: str, wait_s: float,
-                  client_service: str) -> bool:
-    """Print each run's trace as a tree with its verdict; True when every one is whole."""
-    if backend is None:
-        print(f"trace NOT CHECKED: no Jaeger or Phoenix answers at {trace_ui} — pass --trace-ui "
-              "(and --trace-backend) for the trace UI the spans went to", file=sys.stderr)
-        return False
-    whole = 0
-    deadline = time.monotonic() + wait_s
-    for run in runs:
-        trace_hex = trace.format_trace_id(run.trace_id)
-        signals.checkpoint()
-        try:
-            verdict = show_trace.wait_for_verdict(backend, trace_hex, client_service=client_service,
-                                                  run_id=run.run_id, wait_s=max(0.0, deadline - time.monotonic()))
-        except show_trace.BackendError as exc:
-            run.out.line(f"trace NOT CHECKED: {exc}", error=True)
-            continue
-        with Console._lock:
-            if len(runs) > 1:
-                print(f"{run.out.prefix}trace {trace_hex}:")
-            show_trace.report(verdict, trace_id=trace_hex)
-        whole += verdict.ok
-    if len(runs) > 1:
-        print(f"{whole} of {len(runs)} traces whole")
-    return whole == len(runs)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Claim the root logger first: llama_stack_client calls logging.basicConfig(INFO) on
@@ -828,8 +805,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verify:
         signals.exit_at_once = "checking the trace"
         client_service = str(provider.resource.attributes.get(SERVICE_NAME, DEFAULT_SERVICE_NAME))
-        whole = verify_traces(runs, backend=backend, trace_ui=trace_ui, wait_s=args.verify_wait,
-                              client_service=client_service)
+        checks = [show_trace.RunTrace(trace.format_trace_id(run.trace_id), run.run_id, run.out.prefix) for run in runs]
+        whole = show_trace.verify_runs(checks, backend=backend, trace_ui=trace_ui, wait_s=args.verify_wait,
+                                       client_service=client_service)
         if not whole and exit_code == 0:
             exit_code = EXIT_TRACE_BROKEN
     return exit_code

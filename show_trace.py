@@ -548,6 +548,42 @@ def _can_encode(stream: Any, text: str) -> bool:
     return True
 
 
+# --- Checking a script run's traces (--verify) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunTrace:
+    trace_id: str  # 32 hex digits
+    run_id: str  # the uuid in the run's root span name
+    prefix: str = ""  # "[k] " when several runs share the output
+
+
+def verify_runs(runs: Sequence[RunTrace], *, backend: Backend | None, trace_ui: str, wait_s: float,
+                client_service: str) -> bool:
+    """Print each run's trace as a tree with its verdict, all within wait_s in total; True when
+    every one is whole. One line on stderr for a backend that could not be asked."""
+    if backend is None:
+        print(f"trace NOT CHECKED: no Jaeger or Phoenix answers at {trace_ui} — pass --trace-ui "
+              "(and --trace-backend) for the trace UI the spans went to", file=sys.stderr)
+        return False
+    whole = 0
+    deadline = time.monotonic() + wait_s
+    for run in runs:
+        try:
+            verdict = wait_for_verdict(backend, run.trace_id, client_service=client_service, run_id=run.run_id,
+                                       wait_s=max(0.0, deadline - time.monotonic()))
+        except BackendError as exc:
+            print(f"{run.prefix}trace NOT CHECKED: {exc}", file=sys.stderr)
+            continue
+        if run.prefix:
+            print(f"{run.prefix}trace {run.trace_id}:")
+        report(verdict, trace_id=run.trace_id)
+        whole += verdict.ok
+    if len(runs) > 1:
+        print(f"{whole} of {len(runs)} traces whole")
+    return whole == len(runs)
+
+
 # --- The command ------------------------------------------------------------------------------
 
 
