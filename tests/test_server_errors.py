@@ -3,9 +3,7 @@ traceback, the error on the run's root span, and nothing left behind on the serv
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +15,7 @@ import pytest
 
 from conftest import SCRIPT, TRACE_ID_LINE, clean_env, run_script
 from llama_stack_server import PROJECT_ROOT, start_server
+from loopback_proxy import LoopbackProxy
 from test_cli import assert_one_line_error
 from trace_shape import orphans, roots, server_spans_for_route
 
@@ -151,14 +150,16 @@ def test_a_signal_during_ingestion_cleans_up_and_delivers_the_trace(llama_stack,
 
 
 def test_a_second_ctrl_c_exits_at_once(llama_stack, tmp_path):
-    """The first Ctrl-C starts the clean-up, which waits for the server still busy embedding;
-    a second one ends the script there and then, saying so."""
+    """The first Ctrl-C starts the clean-up; the server stops answering (a stalled proxy), so the
+    clean-up's DELETE waits; a second Ctrl-C ends the script there and then, saying so."""
     write_slow_corpus(tmp_path, "Close the listener first. ", files=10)
-    process = start_script("--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(tmp_path))
+    proxy = LoopbackProxy(urlsplit(llama_stack.url).port)
+    process = start_script("--no-questions", "--llama-stack-url", proxy.url, "--docs", str(tmp_path))
     left_behind = wait_for_ingestion(process)
     try:
+        proxy.stall()
         process.send_signal(signal.SIGINT)
-        time.sleep(0.5)
+        time.sleep(1.0)
         assert process.poll() is None, "the clean-up ended before the second Ctrl-C could reach it"
         process.send_signal(signal.SIGINT)
         second = time.monotonic()
@@ -168,65 +169,15 @@ def test_a_second_ctrl_c_exits_at_once(llama_stack, tmp_path):
         assert stderr.strip().splitlines()[-1].startswith("error: SIGINT while cleaning up"), stderr
         assert "Traceback" not in stderr
     finally:
-        remove_vector_db(llama_stack, left_behind)  # the run was told not to clean up
-
-
-class CuttableProxy:
-    """A TCP proxy on loopback in front of the real server; ``cut()`` closes every connection
-    and the listening socket, as when the server goes away mid-run: connections are refused."""
-
-    def __init__(self, target_port: int) -> None:
-        self._target_port = target_port
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._cut = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self._target_port))
-            with self._lock:
-                if self._cut:
-                    client.close()
-                    upstream.close()
-                    return
-                self._sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                with contextlib.suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        with self._lock:
-            self._cut = True
-            self._listener.close()
-            for sock in self._sockets:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
+        proxy.cut()
+        remove_vector_db(llama_stack, left_behind)  # the run was cut short in its clean-up
 
 
 def test_llama_stack_going_away_mid_run(llama_stack, otlp_receiver, tmp_path):
     """The server refuses connections from the middle of ingestion on: one error line naming the
     URL, exit 3, the error on the ingest_documents span and on the root, those spans delivered."""
     write_slow_corpus(tmp_path, "Health checks must fail fast. ", files=10)
-    proxy = CuttableProxy(urlsplit(llama_stack.url).port)
+    proxy = LoopbackProxy(urlsplit(llama_stack.url).port)
     process = start_script("--no-questions", "--llama-stack-url", proxy.url, "--docs", str(tmp_path),
                            "--otlp-endpoint", otlp_receiver.traces_url)
     left_behind = wait_for_ingestion(process)
