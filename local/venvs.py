@@ -13,12 +13,15 @@ Progress goes to stderr; stdout carries only the path.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "llama-stack-otel"
@@ -38,20 +41,43 @@ def venv_key(requirement_files: list[Path]) -> str:
 
 def prune_old(venvs: Path, name: str, keep: Path) -> None:
     old = sorted(
-        (p for p in venvs.glob(f"{name}-*") if p != keep and p.is_dir() and not p.name.endswith(".partial")),
+        (p for p in venvs.glob(f"{name}-*") if p != keep and p.is_dir() and not p.name.endswith(".partial")
+         and (p / ".complete").exists()),  # one without a marker may be another process's build
         key=lambda p: p.stat().st_mtime,
     )
     for path in old[:-KEEP_OLD_VENVS] if KEEP_OLD_VENVS else old:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def exclusive(lock_path: Path, *, waiting: str) -> Iterator[None]:
+    """Hold an exclusive lock on lock_path: a second process building the same thing (two
+    `make` commands, or a test starting a stack while the cache is still cold) waits for the
+    first instead of building it again beside it, or deleting what the first is building."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(waiting, file=sys.stderr, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # the lock goes with the file's closing, also when the process dies
+
+
 def ensure(name: str, requirement_files: list[Path]) -> Path:
     venvs = cache_dir() / "venvs"
     target = venvs / f"{name}-{venv_key(requirement_files)}"
-    marker = target / ".complete"
-    if marker.exists():
+    if (target / ".complete").exists():
         return target
-    venvs.mkdir(parents=True, exist_ok=True)
+    with exclusive(venvs / f"{target.name}.lock", waiting=f"[venv] waiting for another process building {target}"):
+        return build(name, requirement_files, target)
+
+
+def build(name: str, requirement_files: list[Path], target: Path) -> Path:
+    marker = target / ".complete"
+    if marker.exists():  # built while we waited for the lock
+        return target
+    venvs = target.parent
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     shutil.rmtree(target, ignore_errors=True)  # an interrupted build has no marker

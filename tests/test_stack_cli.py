@@ -144,3 +144,23 @@ def test_jaeger_without_a_container_engine_fails_in_one_line_and_leaves_nothing(
     assert "Traceback" not in result.stderr
     assert sum("no-such-engine" in line for line in lines) == 1  # said once, by start-jaeger.sh
     assert stack_cli("status", tmp_path=tmp_path).returncode == 3  # nothing left running
+
+
+def test_a_second_builder_waits_for_the_first_instead_of_building_beside_it(tmp_path):
+    """The cache's lock (local/venvs.py `exclusive`): while one process holds it, another that
+    needs the same venv, binary or model says it waits, and goes on only once the first is done."""
+    lock = tmp_path / "thing.lock"
+    hold = ("import sys, time; from local.venvs import exclusive\n"
+            "with exclusive(__import__('pathlib').Path(sys.argv[1]), waiting='waiting'):\n"
+            "    print('held', flush=True); time.sleep(float(sys.argv[2]))\n")
+    first = subprocess.Popen([sys.executable, "-c", hold, str(lock), "2"], cwd=PROJECT_ROOT,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline() == "held\n"
+        second = subprocess.run([sys.executable, "-c", hold, str(lock), "0"],
+                                cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=30)
+        assert first.poll() is not None, "the second got the lock while the first still held it"
+        assert second.returncode == 0 and second.stderr.strip() == "waiting", second
+    finally:
+        first.kill()
+        first.wait()
