@@ -246,6 +246,7 @@ class Console:
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
         self.streaming = not prefix
+        self.answer_open = False  # "RESPONSE: " printed and its line not ended yet
 
     def line(self, text: str, *, error: bool = False) -> None:
         with self._lock:
@@ -253,6 +254,7 @@ class Console:
 
     def begin_answer(self) -> None:
         if self.streaming:
+            self.answer_open = True  # first: a signal landing in the print below still ends the line
             print("RESPONSE: ", end="", flush=True)
 
     def answer_part(self, text: str) -> None:
@@ -261,7 +263,9 @@ class Console:
 
     def end_answer(self, answer: str) -> None:
         if self.streaming:
-            print(flush=True)  # end the answer's line, also when the turn failed or was interrupted
+            if self.answer_open:  # end the answer's line, also when the turn failed or was interrupted
+                self.answer_open = False
+                print(flush=True)
         else:
             self.line(f"RESPONSE: {answer}")
 
@@ -308,9 +312,9 @@ def ask(agent: Any, *, session_id: str, question: str, show_rag_documents: bool,
         observer: genai.TurnObserver, out: Console) -> str:
     """Run one streamed turn, printing the answer as it arrives; return the answer."""
     out.line(f"QUESTION: {question}")
-    out.begin_answer()
     parts: list[str] = []
     try:
+        out.begin_answer()  # inside the try: a signal right after "RESPONSE: " still ends its line
         stream = agent.create_turn(
             messages=[{"role": "user", "content": question}], session_id=session_id, stream=True
         )
