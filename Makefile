@@ -7,6 +7,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -Eeuo pipefail -c
 PYTHON ?= python3
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 CLIENT_REQS := requirements.txt requirements-dev.txt
 SERVER_REQS := local/requirements-server.txt
@@ -16,7 +17,7 @@ server_venv = $$($(PYTHON) local/venvs.py server $(SERVER_REQS))
 STACK := $(PYTHON) -m local.stack
 ARGS ?=
 
-.PHONY: help demo stack-up stack-down stack-status stack-logs venvs test test-unit lint
+.PHONY: help demo stack-up stack-down stack-status stack-logs venvs test test-unit lint bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -50,3 +51,6 @@ test-unit: ## only the fast tests (no Llama Stack server)
 
 lint: ## shellcheck every shell script
 	@client="$(client_venv)"; "$$client/bin/shellcheck" --external-sources start-jaeger.sh start-llamastack.sh scripts/container-lib.sh .ci/run && echo "shellcheck: clean"
+
+bench: ## what tracing costs, side by side on a local stack of its own (about 12 min); BENCH_ARGS="--reps 5 --only p1,p3"
+	@client="$(client_venv)"; "$$client/bin/python" bench/run.py $(BENCH_ARGS)

@@ -44,6 +44,7 @@ Environment (a flag beats its variable, which beats the default; see --help):
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import math
 import os
@@ -817,5 +818,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return exit_code
 
 
+def exit_now(exit_code: int) -> NoReturn:
+    """Exit with everything flushed, minus the interpreter's last garbage collection: it walks
+    every object the client libraries made and took 0.3-0.45 s here, after the telemetry was out
+    (bench P2). Frozen objects are skipped; the OS takes the memory back anyway."""
+    gc.freeze()
+    sys.exit(exit_code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
