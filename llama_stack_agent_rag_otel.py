@@ -20,6 +20,10 @@ as a tree and says whether it came out whole — one root, no orphans, the serve
 under every call, nothing of another run (show_trace.py) — exiting 4 when it did not.
 --concurrency N runs N requests at once, each in a trace of its own.
 
+On Llama Stack 0.4 and later (no Agents API there) the same run goes through files, a vector
+store and the Responses API with the file_search tool (rag_responses.py); the script asks the
+server's /v1/version which it has, or takes --api agents|responses.
+
 Private by default: the script's spans hold sizes, counts and ids, never the
 questions, answers, instructions, documents or retrieved chunks;
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true opts in to recording them.
@@ -32,7 +36,7 @@ Run it against a Llama Stack server and an OTLP/HTTP collector (Jaeger):
 or with no containers at all, against the project's local stack: `make demo`.
 
 Environment (a flag beats its variable, which beats the default; see --help):
-    LLAMA_STACK_URL, INFERENCE_MODEL, RAG_DOCS_DIR, RAG_MAX_FILE_SIZE, TOOL_CHOICE, TRACE_UI_URL,
+    LLAMA_STACK_URL, LLAMA_STACK_API, INFERENCE_MODEL, RAG_DOCS_DIR, RAG_MAX_FILE_SIZE, TOOL_CHOICE, TRACE_UI_URL,
     TRACE_BACKEND (auto | jaeger | phoenix), VERIFY_TRACE=1, AGENT_INSTRUCTIONS, OTEL_PROPAGATORS, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT,
     OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds; bounds the wait for a collector that is down),
     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_METRICS_EXPORTER=none (no metrics),
@@ -71,8 +75,17 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 import otel_delivery as delivery
 import otel_genai as genai
+import rag_responses
 import show_trace
 from interrupts import Terminated, signals
+from rag_errors import (  # noqa: F401 - the exit statuses are this script's too
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_SERVER,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    UserError,
+)
 
 DEFAULT_LLAMA_STACK_URL = "http://localhost:8321"
 DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -85,6 +98,8 @@ DEFAULT_VERIFY_WAIT_SECONDS = show_trace.DEFAULT_WAIT_SECONDS
 DEFAULT_CONCURRENCY = 1
 MAX_CONCURRENCY = 64
 DEFAULT_TOOL_CHOICE = "auto"
+DEFAULT_API = "auto"
+APIS = ("auto", rag_responses.API_AGENTS, rag_responses.API_RESPONSES)
 DEFAULT_OTLP_TRACES_ENDPOINT = "http://localhost:4318/v1/traces"
 DEFAULT_SERVICE_NAME = "PythonAgentRAG"
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -102,22 +117,7 @@ DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant, answer questions only based on information in the documents provided"
 )
 
-EXIT_ERROR = 1  # unexpected failure (a bug, or something we did not foresee)
-EXIT_USAGE = 2  # bad input or configuration: fix the command line or the files
-EXIT_SERVER = 3  # Llama Stack unreachable, or it refused what we asked
 EXIT_TRACE_BROKEN = show_trace.EXIT_BROKEN  # --verify: the trace is not whole (4)
-EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it: 128 + the signal number
-EXIT_TERMINATED = 143  # SIGTERM
-
-
-class UserError(Exception):
-    """An expected failure: its message is one line telling the user what to do.
-    ``trace_message`` is what the trace may say: without server text that can echo content."""
-
-    def __init__(self, message: str, *, exit_code: int = EXIT_USAGE, trace_message: str | None = None) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-        self.trace_message = trace_message or message
 
 
 # --- Tracing -------------------------------------------------------------------------------------
@@ -288,6 +288,7 @@ class Settings:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     tool_choice: str = DEFAULT_TOOL_CHOICE
     instructions: str = DEFAULT_INSTRUCTIONS
+    api: str = DEFAULT_API  # auto: ask the server (rag_responses.server_api)
 
 
 def pick_vector_io_provider(client: Any) -> str:
@@ -351,10 +352,22 @@ def run_rag(settings: Settings, *, documents: list[Document], run_id: str, telem
     from llama_stack_client import Agent, LlamaStackClient
 
     client = LlamaStackClient(base_url=settings.llama_stack_url, timeout=settings.timeout, max_retries=0)
-    with telemetry.phase("check_server"):
-        provider_id = pick_vector_io_provider(client)
-        if settings.questions:
-            check_model(client, settings.model)
+    with telemetry.phase("check_server") as span:
+        api = settings.api
+        if api == "auto":
+            api, version = rag_responses.server_api(client)
+            span.set_attribute("rag_agent.server.version", version)
+        span.set_attribute("rag_agent.api", api)
+        if api == rag_responses.API_RESPONSES:
+            model = rag_responses.check_model(client, settings.model) if settings.questions else settings.model
+        else:
+            provider_id = pick_vector_io_provider(client)
+            if settings.questions:
+                check_model(client, settings.model)
+    if api == rag_responses.API_RESPONSES:  # Llama Stack 0.4 and later
+        rag_responses.run(client, settings, model=model, documents=documents, run_id=run_id, telemetry=telemetry,
+                          out=out, clean_up_timeout=max(settings.timeout, CLEANUP_TIMEOUT_SECONDS))
+        return
 
     vector_db_id = f"test-vector-db-{run_id}"
     # None: not asked for; False: asked for, answer not seen (an interrupt or a lost connection
@@ -567,6 +580,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="the agent's tool_choice: auto (the model decides), required, none, or a tool name such as "
              "knowledge_search to make the model search before it answers; small models need that "
              "(env TOOL_CHOICE; default %(default)s)")
+    add("--api", choices=APIS, default=env_default("LLAMA_STACK_API", DEFAULT_API),
+        help="which Llama Stack API runs the agent: agents (0.2.x: Agents API, vector DB, builtin::rag), "
+             "responses (0.4 and later: files, vector store, Responses API with file_search), or auto "
+             "(ask the server's /v1/version) (env LLAMA_STACK_API; default %(default)s)")
     add("--instructions", default=env_default("AGENT_INSTRUCTIONS", DEFAULT_INSTRUCTIONS),
         help="the agent's system instructions (env AGENT_INSTRUCTIONS; default %(default)r)")
     add("--trace-ui", default=env_default("TRACE_UI_URL", DEFAULT_TRACE_UI_URL),
@@ -629,6 +646,8 @@ def check_http_url(option: str, url: str) -> str:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     questions = () if args.no_questions else tuple(args.questions or [DEFAULT_QUESTION])
+    if args.api not in APIS:  # argparse checks the flag's value, not the variable's
+        raise UserError(f"LLAMA_STACK_API={args.api!r} is not one of {', '.join(APIS)}")
     return Settings(
         llama_stack_url=check_http_url("--llama-stack-url", args.llama_stack_url),
         model=args.model,
@@ -642,6 +661,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_file_size=args.max_file_size,
         tool_choice=args.tool_choice,
         instructions=args.instructions,
+        api=args.api,
     )
 
 
