@@ -685,16 +685,17 @@ def status(state_dir: Path | None = None) -> int:
     print(f"local stack (state in {state_dir}), trace backend: {stack.trace_backend}")
     healthy = True
     total_now = total_peak = 0
+    width = max([13] + [len(c.name) + 1 for c in stack.components])  # 0.7.3 adds "embedding-server"
     for component in stack.components:
         alive = is_ours(component)
         healthy &= alive
         now, peak = memory_mb(component.pid) if alive else (0, 0)
         total_now, total_peak = total_now + now, total_peak + peak
-        print(f"  {component.name:<13} {'running' if alive else 'STOPPED':<8} pid {component.pid:<8} "
+        print(f"  {component.name:<{width}} {'running' if alive else 'STOPPED':<8} pid {component.pid:<8} "
               f"{component.url:<24} RSS {now:>5} MB (peak {peak:>5} MB)  log {component.log}")
-    print(f"  {'memory':<13} {total_now} MB resident now, at most {total_peak} MB (sum of each part's peak)")
+    print(f"  {'memory':<{width}} {total_now} MB resident now, at most {total_peak} MB (sum of each part's peak)")
     if stack.trace_ui:
-        print(f"  trace UI      {stack.trace_ui}")
+        print(f"  {'trace UI':<{width}} {stack.trace_ui}")
     return 0 if healthy else 1
 
 
