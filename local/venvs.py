@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Create (once) and print the path of a cached virtual environment.
 
-    python3 local/venvs.py NAME REQUIREMENTS_FILE [MORE_FILES...]
+    python3 local/venvs.py [--python PYTHON] NAME REQUIREMENTS_FILE [MORE_FILES...]
 
 The venv lives outside the clone, under $LLAMA_STACK_OTEL_CACHE (default
 ~/.cache/llama-stack-otel)/venvs/NAME-<key>, where the key hashes the requirement
 files and the Python version: a changed requirement builds a new venv, an unchanged
-one is reused by every clone on the machine. A build goes to a temporary folder and
+one is reused by every clone on the machine. The venv's Python is the one running
+this, unless --python (or ensure's python=) names another interpreter. A build goes to a temporary folder and
 is marked complete only when pip succeeded, so an interrupted build is redone.
 Progress goes to stderr; stdout carries only the path.
 """
@@ -17,6 +18,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,16 +34,30 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LLAMA_STACK_OTEL_CACHE") or DEFAULT_CACHE_DIR).expanduser()
 
 
-def venv_key(requirement_files: list[Path]) -> str:
-    digest = hashlib.sha256(sys.version.encode())
+def python_version(python: Path | None) -> str:
+    """sys.version of python (None: this interpreter), which goes into the venv's key."""
+    if python is None:
+        return sys.version
+    try:
+        result = subprocess.run([str(python), "-c", "import sys; print(sys.version)"],
+                                capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        sys.exit(f"[venv] cannot run the Python {python}: {error}")
+    return result.stdout.rstrip("\n")
+
+
+def venv_key(requirement_files: list[Path], python: Path | None = None) -> str:
+    digest = hashlib.sha256(python_version(python).encode())
     for path in requirement_files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
 
 def prune_old(venvs: Path, name: str, keep: Path) -> None:
+    # Only NAME-<key>: a venv "server" must not prune "server-0.7-<key>".
+    own = re.compile(rf"{re.escape(name)}-[0-9a-f]{{12}}")
     old = sorted(
-        (p for p in venvs.glob(f"{name}-*") if p != keep and p.is_dir() and not p.name.endswith(".partial")
+        (p for p in venvs.glob(f"{name}-*") if p != keep and own.fullmatch(p.name) and p.is_dir()
          and (p / ".complete").exists()),  # one without a marker may be another process's build
         key=lambda p: p.stat().st_mtime,
     )
@@ -64,16 +80,17 @@ def exclusive(lock_path: Path, *, waiting: str) -> Iterator[None]:
         yield  # the lock goes with the file's closing, also when the process dies
 
 
-def ensure(name: str, requirement_files: list[Path]) -> Path:
+def ensure(name: str, requirement_files: list[Path], python: Path | None = None) -> Path:
+    """The venv NAME with requirement_files installed, built with python (None: this one)."""
     venvs = cache_dir() / "venvs"
-    target = venvs / f"{name}-{venv_key(requirement_files)}"
+    target = venvs / f"{name}-{venv_key(requirement_files, python)}"
     if (target / ".complete").exists():
         return target
     with exclusive(venvs / f"{target.name}.lock", waiting=f"[venv] waiting for another process building {target}"):
-        return build(name, requirement_files, target)
+        return build(name, requirement_files, target, python)
 
 
-def build(name: str, requirement_files: list[Path], target: Path) -> Path:
+def build(name: str, requirement_files: list[Path], target: Path, python: Path | None = None) -> Path:
     marker = target / ".complete"
     if marker.exists():  # built while we waited for the lock
         return target
@@ -84,7 +101,7 @@ def build(name: str, requirement_files: list[Path], target: Path) -> Path:
     print(f"[venv] building the {name!r} environment in {target} (first time only; a few minutes)", file=sys.stderr)
     started = time.monotonic()
     # Built at its final path (venv scripts hard-code it); a failed one is moved aside for a look.
-    subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
+    subprocess.run([str(python or sys.executable), "-m", "venv", str(target)], check=True)
     pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--quiet", "--disable-pip-version-check"]
     args = [arg for path in requirement_files for arg in ("-r", str(path))]
     result = subprocess.run(pip + args, stdout=sys.stderr)
@@ -99,6 +116,9 @@ def build(name: str, requirement_files: list[Path], target: Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
+    python = None
+    if argv[:1] == ["--python"] and len(argv) > 1:
+        python, argv = Path(argv[1]), argv[2:]
     if len(argv) < 2:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
@@ -107,7 +127,7 @@ def main(argv: list[str]) -> int:
     if missing:
         print(f"[venv] no such requirements file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    print(ensure(name, files))
+    print(ensure(name, files, python))
     return 0
 
 

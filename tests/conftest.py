@@ -103,7 +103,9 @@ def local_stack(otlp_receiver, tmp_path_factory) -> stack.Stack:
 
 @contextlib.contextmanager
 def stack_on_free_ports(state_dir: Path, **settings: str) -> Iterator[stack.Stack]:
-    """A local stack on free loopback ports, stopped afterwards; a failed start fails the test."""
+    """A local stack on free loopback ports, stopped afterwards; a failed start fails the test.
+    Llama Stack 0.2.12 unless settings name another (not LLAMA_STACK_VERSION from the shell)."""
+    settings.setdefault("llama_stack_version", stack.DEFAULT_LLAMA_STACK_VERSION)
     ports = {"llama_stack_port": free_port(), "llama_server_port": free_port()}
     if settings.get("trace_backend") == "phoenix":
         ports["phoenix_port"] = free_port()

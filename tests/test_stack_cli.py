@@ -16,7 +16,8 @@ from llama_stack_server import PROJECT_ROOT, free_port
 
 def stack_cli(*args: str, tmp_path, **env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items()
-            if k not in ("TRACE_BACKEND", "OTEL_EXPORTER_OTLP_ENDPOINT", "LLAMA_STACK_PORT", "LLAMA_SERVER_PORT")}
+            if k not in ("TRACE_BACKEND", "OTEL_EXPORTER_OTLP_ENDPOINT", "LLAMA_STACK_PORT", "LLAMA_SERVER_PORT",
+                         "LLAMA_STACK_VERSION", "EMBEDDING_SERVER_PORT")}
     return subprocess.run(
         [sys.executable, "-m", "local.stack", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
         env={**base, "LOCAL_STACK_DIR": str(tmp_path / "stack"), **env},
@@ -67,6 +68,23 @@ def test_a_port_that_is_not_a_number(tmp_path):
     result = stack_cli("up", tmp_path=tmp_path, TRACE_BACKEND="external",
                        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", LLAMA_STACK_PORT="http")
     assert_one_line_error(result, "LLAMA_STACK_PORT='http' is not a port number")
+
+
+def test_an_unknown_llama_stack_version(tmp_path):
+    result = stack_cli("up", tmp_path=tmp_path, LLAMA_STACK_VERSION="0.5.0")
+    assert_one_line_error(result, "LLAMA_STACK_VERSION='0.5.0': use 0.2.12 or 0.7.3")
+
+
+def test_a_taken_embedding_server_port_is_named_for_0_7_3(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = stack_cli("up", tmp_path=tmp_path, TRACE_BACKEND="external", LLAMA_STACK_VERSION="0.7.3",
+                           OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", LLAMA_STACK_PORT=str(free_port()),
+                           LLAMA_SERVER_PORT=str(free_port()), EMBEDDING_SERVER_PORT=str(port))
+    assert_one_line_error(result, f"port {port} on 127.0.0.1 is taken")
+    assert "EMBEDDING_SERVER_PORT=<port>" in result.stderr
 
 
 def test_unknown_command_prints_usage(tmp_path):
