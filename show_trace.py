@@ -380,7 +380,9 @@ def judge(spans: Sequence[Span], *, client_service: str | None = None,
             servers = [name for name in services if name not in (client_service, "?")]
             if client_service and not servers:
                 problems.append(f"no server spans: only {client_service}'s spans arrived — is the server's "
-                                f"telemetry on, and does its request carry the traceparent header?")
+                                f"telemetry on (Llama Stack 0.4 and later: start it under opentelemetry-instrument "
+                                f"with OTEL_EXPORTER_OTLP_ENDPOINT set), and does its request carry the traceparent "
+                                f"header?")
             elif calls_without_server:
                 first = calls_without_server[0]
                 problems.append(f"{len(calls_without_server)} of {len(http_calls)} HTTP calls have no server span "

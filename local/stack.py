@@ -512,11 +512,12 @@ def start_llama_stack(server_python: Path, *, port: int, llama_server_url: str |
 
 
 def start_llama_stack_07(prepared: Prepared, *, port: int, llama_server_url: str, embedding_server_url: str,
-                         otlp_endpoint: str, state_dir: Path, logs: Path) -> Component:
+                         otlp_endpoint: str, state_dir: Path, logs: Path, instrumented: bool = True) -> Component:
     """Llama Stack 0.7.3 with run-local-0.7.yaml, under opentelemetry-instrument: 0.7.3 has no
     telemetry provider, its spans (FastAPI server spans, HTTPX client spans toward the
     llama-servers) come from auto-instrumentation, exported over OTLP/HTTP protobuf (the
-    distro's default, gRPC, has no exporter installed: nothing would be sent)."""
+    distro's default, gRPC, has no exporter installed: nothing would be sent). With
+    instrumented=False it runs as a server started by hand would: no spans at all."""
     assert prepared.tiktoken_cache is not None
     bin_dir = prepared.server_python.parent
     env = {
@@ -542,7 +543,9 @@ def start_llama_stack_07(prepared: Prepared, *, port: int, llama_server_url: str
         env.pop(name, None)  # the shell's, meant for the script or another collector
     (state_dir / "llama-stack").mkdir(parents=True, exist_ok=True)
     llama = bin_dir / "llama"
-    command = [str(bin_dir / "opentelemetry-instrument"), str(llama), "stack", "run", str(RUN_CONFIG_07)]
+    command = [str(llama), "stack", "run", str(RUN_CONFIG_07)]
+    if instrumented:
+        command.insert(0, str(bin_dir / "opentelemetry-instrument"))
     # opentelemetry-instrument execs the llama script: /proc then shows that, not the wrapper.
     component = spawn("llama-stack", command, env=env, log_path=logs / "llama-stack.log",
                       url=f"http://127.0.0.1:{port}", executable=str(llama))

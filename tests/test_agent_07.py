@@ -96,3 +96,29 @@ def test_nothing_left_on_the_server(run_07):
     assert deletes.count("DELETE /v1/vector_stores/{vector_store_id}") == 1
     documents = int(run.stdout.split("Ingesting ")[1].split()[0])
     assert deletes.count("DELETE /v1/files/{file_id}") == documents == 9
+
+
+def test_verify_says_how_to_fix_a_server_that_emits_no_spans(stack_07, otlp_receiver, tmp_path):
+    """A 0.7.3 server started by hand, without opentelemetry-instrument, records nothing: --verify
+    says the trace is broken, that no server span arrived, and how to start the server."""
+    from local import stack
+    from llama_stack_server import free_port
+
+    urls = {c.name: c.url for c in stack_07.components}
+    server = stack.start_llama_stack_07(
+        stack.prepare("external", "0.7.3"), port=free_port(), llama_server_url=urls["llama-server"],
+        embedding_server_url=urls["embedding-server"], otlp_endpoint=otlp_receiver.base_url,
+        state_dir=tmp_path, logs=tmp_path / "logs", instrumented=False)
+    try:
+        env = {**stack_07.script_env(), "LLAMA_STACK_URL": server.url, "TRACE_BACKEND": "jaeger",
+               "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url, "TRACE_UI_URL": otlp_receiver.base_url}
+        run = run_script("--no-questions", "--docs", "sample-docs/delivery", "--verify", "--verify-wait", "8",
+                         env=env, timeout=300)
+    finally:
+        stack.stop_component(server)
+    assert run.returncode == 4, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
+    assert run.stdout.splitlines()[-1] == (
+        "trace BROKEN: no server spans: only PythonAgentRAG's spans arrived — is the server's telemetry on "
+        "(Llama Stack 0.4 and later: start it under opentelemetry-instrument with OTEL_EXPORTER_OTLP_ENDPOINT set), "
+        "and does its request carry the traceparent header?")
+    assert "into vector store vs_" in run.stdout and run.stderr == ""

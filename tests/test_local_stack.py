@@ -210,7 +210,8 @@ def test_verify_on_phoenix_says_broken_when_the_traceparent_is_not_sent(phoenix_
                      "--verify-wait", "8", env=env, timeout=300)
     assert run.returncode == 4, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     assert run.stdout.splitlines()[-1] == (
-        "trace BROKEN: no server spans: only PythonAgentRAG's spans arrived — is the server's telemetry on, "
+        "trace BROKEN: no server spans: only PythonAgentRAG's spans arrived — is the server's telemetry on "
+        "(Llama Stack 0.4 and later: start it under opentelemetry-instrument with OTEL_EXPORTER_OTLP_ENDPOINT set), "
         "and does its request carry the traceparent header?")
     assert run.vector_db_id not in StackServer(phoenix_stack.llama_stack_url).vector_db_ids()
 

@@ -74,7 +74,8 @@ def test_two_roots_is_broken():
 def test_only_the_clients_spans_means_no_server_spans():
     verdict = judge(whole()[:3], client_service="PythonAgentRAG")
     assert verdict.problems == ["no server spans: only PythonAgentRAG's spans arrived — is the server's telemetry "
-                                "on, and does its request carry the traceparent header?"]
+                                "on (Llama Stack 0.4 and later: start it under opentelemetry-instrument with "
+                                "OTEL_EXPORTER_OTLP_ENDPOINT set), and does its request carry the traceparent header?"]
     # Without being told, the client is the root's service.
     assert judge(whole()[:3]).problems == verdict.problems
 
