@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# Run the Llama Stack Ollama distribution in a container with run-otel.yaml, its
-# telemetry sent to the Jaeger container that start-jaeger.sh runs.
+# Run Llama Stack in a container, its telemetry sent to the Jaeger container that
+# start-jaeger.sh runs. 0.2.x/0.3.x: the Ollama distribution with run-otel.yaml and its own
+# telemetry provider. 0.4 and later (LLAMA_STACK_VERSION=0.7.3): the starter distribution
+# with its built-in config (Ollama through OLLAMA_URL), run under opentelemetry-instrument,
+# since those releases trace only through OpenTelemetry's auto-instrumentation.
 set -Eeuo pipefail  # stop at the first failing command, unset variable or broken pipe
 
 LLAMA_STACK_VERSION="${LLAMA_STACK_VERSION:-0.2.12}"
-LLAMA_STACK_IMAGE="${LLAMA_STACK_IMAGE:-docker.io/llamastack/distribution-ollama:${LLAMA_STACK_VERSION}}"
+IFS=. read -r _major _minor _ <<<"${LLAMA_STACK_VERSION}.0.0"
+if ((10#${_major:-0} > 0 || 10#${_minor:-0} >= 4)); then
+  GENERATION=instrumented  # no telemetry provider, no Agents API: Responses API + file_search
+  DEFAULT_IMAGE="docker.io/llamastack/distribution-starter:${LLAMA_STACK_VERSION}"
+else
+  GENERATION=provider
+  DEFAULT_IMAGE="docker.io/llamastack/distribution-ollama:${LLAMA_STACK_VERSION}"
+fi
+LLAMA_STACK_IMAGE="${LLAMA_STACK_IMAGE:-${DEFAULT_IMAGE}}"
 LLAMA_STACK_CONTAINER="${LLAMA_STACK_CONTAINER:-llamastack}"
 LLAMA_STACK_BIND="${LLAMA_STACK_BIND:-127.0.0.1}"
 LLAMA_STACK_PORT="${LLAMA_STACK_PORT:-8321}"
@@ -14,6 +25,7 @@ OTEL_SERVICE_NAME="${OTEL_SERVICE_NAME:-LlamaStack}"
 TELEMETRY_SINKS="${TELEMETRY_SINKS:-otel_trace,otel_metric}"
 OTEL_TRACE_ENDPOINT="${OTEL_TRACE_ENDPOINT:-http://jaeger:4318/v1/traces}"
 OTEL_METRIC_ENDPOINT="${OTEL_METRIC_ENDPOINT:-http://jaeger:4318/v1/metrics}"
+OTEL_EXPORTER_OTLP_ENDPOINT="${OTEL_EXPORTER_OTLP_ENDPOINT:-http://jaeger:4318}"
 CONTAINER_NETWORK="${CONTAINER_NETWORK:-llama-otel}"
 HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-180}"
 
@@ -26,7 +38,7 @@ usage() {
   cat <<USAGE
 usage: $(basename "$0") start|stop|status|logs
 
-Runs ${LLAMA_STACK_IMAGE} with run-otel.yaml, serving the Llama Stack API on
+Runs ${LLAMA_STACK_IMAGE} ($(describe_generation)), serving the Llama Stack API on
 http://${LLAMA_STACK_BIND}:${LLAMA_STACK_PORT} and sending its spans to Jaeger.
 
   start    start the container (replacing a stopped one) and wait for /v1/health
@@ -44,12 +56,21 @@ Settings (environment variable, current value):
   INFERENCE_MODEL        ${INFERENCE_MODEL}   (pull it into Ollama first)
   OLLAMA_URL             ${OLLAMA_URL:-(Ollama on the host: host.containers.internal:11434 with podman, host.docker.internal:11434 with docker)}
   OTEL_SERVICE_NAME      ${OTEL_SERVICE_NAME}
-  TELEMETRY_SINKS        ${TELEMETRY_SINKS}
-  OTEL_TRACE_ENDPOINT    ${OTEL_TRACE_ENDPOINT}   (as seen from inside the container)
-  OTEL_METRIC_ENDPOINT   ${OTEL_METRIC_ENDPOINT}
+  TELEMETRY_SINKS        ${TELEMETRY_SINKS}   (0.2.x/0.3.x)
+  OTEL_TRACE_ENDPOINT    ${OTEL_TRACE_ENDPOINT}   (0.2.x/0.3.x; as seen from inside the container)
+  OTEL_METRIC_ENDPOINT   ${OTEL_METRIC_ENDPOINT}   (0.2.x/0.3.x)
+  OTEL_EXPORTER_OTLP_ENDPOINT ${OTEL_EXPORTER_OTLP_ENDPOINT}   (0.4 and later; OTLP/HTTP base URL)
   CONTAINER_NETWORK      ${CONTAINER_NETWORK}   (shared with start-jaeger.sh)
   HEALTH_TIMEOUT         ${HEALTH_TIMEOUT} s
 USAGE
+}
+
+describe_generation() {
+  if [[ "${GENERATION}" == instrumented ]]; then
+    echo "its starter config, under opentelemetry-instrument"
+  else
+    echo "run-otel.yaml"
+  fi
 }
 
 service_url() {
@@ -73,19 +94,36 @@ start() {
   fi
 
   info "starting ${LLAMA_STACK_IMAGE} with ${ENGINE} (model ${INFERENCE_MODEL}, Ollama at ${ollama_url})"
-  "${ENGINE}" run --detach --name "${LLAMA_STACK_CONTAINER}" \
-    --network "${CONTAINER_NETWORK}" "${host_args[@]}" \
-    --publish "${LLAMA_STACK_BIND}:${LLAMA_STACK_PORT}:${LLAMA_STACK_PORT}" \
-    --volume "${RUN_CONFIG}:/root/run-otel.yaml:ro,Z" \
-    --env "INFERENCE_MODEL=${INFERENCE_MODEL}" \
-    --env "OLLAMA_URL=${ollama_url}" \
-    --env "OTEL_SERVICE_NAME=${OTEL_SERVICE_NAME}" \
-    --env "TELEMETRY_SINKS=${TELEMETRY_SINKS}" \
-    --env "OTEL_TRACE_ENDPOINT=${OTEL_TRACE_ENDPOINT}" \
-    --env "OTEL_METRIC_ENDPOINT=${OTEL_METRIC_ENDPOINT}" \
-    "${LLAMA_STACK_IMAGE}" --config /root/run-otel.yaml --port "${LLAMA_STACK_PORT}" >/dev/null
+  local common=(--detach --name "${LLAMA_STACK_CONTAINER}"
+    --network "${CONTAINER_NETWORK}" "${host_args[@]}"
+    --publish "${LLAMA_STACK_BIND}:${LLAMA_STACK_PORT}:${LLAMA_STACK_PORT}"
+    --env "INFERENCE_MODEL=${INFERENCE_MODEL}"
+    --env "OTEL_SERVICE_NAME=${OTEL_SERVICE_NAME}")
+  local spans_to
+  if [[ "${GENERATION}" == instrumented ]]; then
+    # The starter config enables Ollama when OLLAMA_URL is set (the OpenAI-style /v1 path).
+    "${ENGINE}" run "${common[@]}" \
+      --env "OLLAMA_URL=${ollama_url}/v1" \
+      --env "OTEL_EXPORTER_OTLP_ENDPOINT=${OTEL_EXPORTER_OTLP_ENDPOINT}" \
+      --env "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf" \
+      --env "OTEL_TRACES_EXPORTER=otlp" \
+      --env "OTEL_METRICS_EXPORTER=none" \
+      --env "OTEL_LOGS_EXPORTER=none" \
+      --entrypoint opentelemetry-instrument \
+      "${LLAMA_STACK_IMAGE}" llama stack run starter --port "${LLAMA_STACK_PORT}" >/dev/null
+    spans_to="${OTEL_EXPORTER_OTLP_ENDPOINT}/v1/traces"
+  else
+    "${ENGINE}" run "${common[@]}" \
+      --volume "${RUN_CONFIG}:/root/run-otel.yaml:ro,Z" \
+      --env "OLLAMA_URL=${ollama_url}" \
+      --env "TELEMETRY_SINKS=${TELEMETRY_SINKS}" \
+      --env "OTEL_TRACE_ENDPOINT=${OTEL_TRACE_ENDPOINT}" \
+      --env "OTEL_METRIC_ENDPOINT=${OTEL_METRIC_ENDPOINT}" \
+      "${LLAMA_STACK_IMAGE}" --config /root/run-otel.yaml --port "${LLAMA_STACK_PORT}" >/dev/null
+    spans_to="${OTEL_TRACE_ENDPOINT}"
+  fi
   wait_for_http "$(service_url)/v1/health" "${HEALTH_TIMEOUT}" "${LLAMA_STACK_CONTAINER}"
-  info "Llama Stack: $(service_url)   spans to ${OTEL_TRACE_ENDPOINT}"
+  info "Llama Stack: $(service_url)   spans to ${spans_to}"
 }
 
 main() {

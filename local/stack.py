@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The local stack: the traced RAG agent's whole back end on 127.0.0.1, no containers.
 
-    python3 -m local.stack up | down | status | logs [N] | demo [script args...] | prepare [--with-browser]
+    python3 -m local.stack up | down | status | logs [N] | demo [script args...] | prepare [--with-browser] [--all-versions]
 
 (`make stack-up`, `make stack-down`, `make stack-status`, `make stack-logs`, `make demo`.)
 
@@ -743,12 +743,17 @@ def main(argv: list[str]) -> int:
             for name, value in stack.script_env().items():
                 print(f"{name}={value}")
             return 0
-        if command == "prepare" and rest in ([], ["--with-browser"]):
+        if command == "prepare" and set(rest) <= {"--with-browser", "--all-versions"}:
             # Build/cache everything any backend needs; start nothing. The browser (for the
             # suite's Phoenix link test) comes first: it fails in seconds if it cannot be had.
-            if rest:
+            if "--with-browser" in rest:
                 chromium.ensure()
-            prepare("phoenix", choose_llama_stack_version())
+            versions = LLAMA_STACK_VERSIONS if "--all-versions" in rest else (choose_llama_stack_version(),)
+            # Side by side: the 0.7.3 venv installs while llama-server compiles (the cache's
+            # locks make the two share the binary, the model and the 0.2.12 venv).
+            with ThreadPoolExecutor(max_workers=len(versions)) as pool:
+                for done in [pool.submit(prepare, "phoenix", version) for version in versions]:
+                    done.result()
             venvs.ensure("client", CLIENT_REQS)
             return 0
         if command == "down":

@@ -108,6 +108,34 @@ def test_llamastack_start_mounts_the_run_config_and_sets_telemetry(engine, healt
     }
 
 
+def test_llamastack_0_7_runs_the_starter_distribution_under_opentelemetry_instrument(engine, health_server):
+    """LLAMA_STACK_VERSION=0.7.3: 0.4 and later have no telemetry provider and no Agents API, so the
+    container runs the starter distribution's own config under opentelemetry-instrument, with
+    the OTLP variables it reads. (Checked against the stand-in engine's command line: no
+    container engine runs here, so the image itself is not exercised.)"""
+    env, calls = engine
+    result = run_sh("start-llamastack.sh", "start",
+                    env={**env, "LLAMA_STACK_PORT": str(health_server), "LLAMA_STACK_VERSION": "0.7.3"})
+    assert result.returncode == 0, result.stderr
+    call = run_call(calls)
+    image = "docker.io/llamastack/distribution-starter:0.7.3"
+    assert call[call.index(image) + 1:] == ["llama", "stack", "run", "starter", "--port", str(health_server)]
+    assert call[call.index("--entrypoint") + 1] == "opentelemetry-instrument"
+    assert "--volume" not in call  # the image's own config
+    envs = dict(call[i + 1].split("=", 1) for i, arg in enumerate(call) if arg == "--env")
+    assert envs == {
+        "INFERENCE_MODEL": "meta-llama/Llama-3.1-8B-Instruct",
+        "OTEL_SERVICE_NAME": "LlamaStack",
+        "OLLAMA_URL": "http://host.containers.internal:11434/v1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    assert "spans to http://jaeger:4318/v1/traces" in result.stderr
+
+
 def test_with_docker_the_host_is_reached_through_host_gateway(engine, health_server, tmp_path):
     env, calls = engine
     (tmp_path / "bin" / "podman").rename(tmp_path / "bin" / "docker")
