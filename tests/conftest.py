@@ -101,6 +101,16 @@ def local_stack(otlp_receiver, tmp_path_factory) -> stack.Stack:
         yield running
 
 
+@pytest.fixture(scope="session")
+def stack_07(otlp_receiver, tmp_path_factory) -> stack.Stack:
+    """The local stack with Llama Stack 0.7.3 (and a second llama-server for embeddings), on
+    free ports, once per session, its spans going to the suite's OTLP receiver."""
+    with stack_on_free_ports(tmp_path_factory.mktemp("local-stack-07"), trace_backend="external",
+                             otlp_endpoint=otlp_receiver.base_url, llama_stack_version="0.7.3",
+                             embedding_server_port=free_port()) as running:
+        yield running
+
+
 @contextlib.contextmanager
 def stack_on_free_ports(state_dir: Path, **settings: str) -> Iterator[stack.Stack]:
     """A local stack on free loopback ports, stopped afterwards; a failed start fails the test.
@@ -150,5 +160,5 @@ def recording_server():
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if {"llama_stack", "local_stack", "phoenix_stack", "server_without_vector_io"} & set(getattr(item, "fixturenames", ())):
+        if {"llama_stack", "local_stack", "phoenix_stack", "server_without_vector_io", "stack_07"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.server)

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_script
 from test_local_stack import QUESTIONS, ROOT_PREFIX, answers, question_args, tree_and_verdict
-from test_local_stack_07 import SERVICE, call, stack_07  # noqa: F401 - stack_07 is a fixture
+from test_local_stack_07 import SERVICE, call
 from trace_shape import SERVER_KIND, ancestors, orphans, roots
 
 pytestmark = pytest.mark.server

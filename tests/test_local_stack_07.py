@@ -21,8 +21,6 @@ import uuid
 
 import pytest
 
-from conftest import stack_on_free_ports
-from llama_stack_server import free_port
 from trace_shape import CLIENT_KIND, SERVER_KIND, ancestors
 
 pytestmark = pytest.mark.server
@@ -57,14 +55,6 @@ PARAGRAPHS = [
     "still floats, and a skeg or rudder to keep the bow from turning into the wind.",
 ]
 DOCUMENT = "\n\n".join(PARAGRAPHS)
-
-
-@pytest.fixture(scope="module")
-def stack_07(otlp_receiver, tmp_path_factory):
-    with stack_on_free_ports(tmp_path_factory.mktemp("local-stack-07"), trace_backend="external",
-                             otlp_endpoint=otlp_receiver.base_url, llama_stack_version="0.7.3",
-                             embedding_server_port=free_port()) as running:
-        yield running
 
 
 def call(base: str, method: str, path: str, body: dict | None = None, *, headers: dict | None = None,
