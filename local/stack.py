@@ -185,7 +185,10 @@ def python_312() -> Path:
         candidates = [os.environ["LLAMA_STACK_PYTHON312"]]
     else:
         pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-        candidates = [str(p) for p in sorted(pyenv_root.glob("versions/3.12.*/bin/python3"), reverse=True)]
+        installed = pyenv_root.glob("versions/3.12.*/bin/python3")
+        newest_first = sorted(installed, key=lambda p: [int(n) if n.isdigit() else -1
+                                                        for n in p.parent.parent.name.split(".")], reverse=True)
+        candidates = [str(p) for p in newest_first]
         candidates += [found for found in [shutil.which("python3.12")] if found]
     for candidate in candidates:
         try:

@@ -168,17 +168,23 @@ def test_a_second_builder_waits_for_the_first_instead_of_building_beside_it(tmp_
     """The cache's lock (local/venvs.py `exclusive`): while one process holds it, another that
     needs the same venv, binary or model says it waits, and goes on only once the first is done."""
     lock = tmp_path / "thing.lock"
+    # Each holder prints when it got the lock and, still holding it, when it lets go (the
+    # monotonic clock is one for all processes): the order is judged by those times, not by
+    # whether the first process has exited, which it may still be doing when the second is done.
     hold = ("import sys, time; from local.venvs import exclusive\n"
             "with exclusive(__import__('pathlib').Path(sys.argv[1]), waiting='waiting'):\n"
-            "    print('held', flush=True); time.sleep(float(sys.argv[2]))\n")
+            "    print('held', time.monotonic(), flush=True); time.sleep(float(sys.argv[2]))\n"
+            "    print('releasing', time.monotonic(), flush=True)\n")
     first = subprocess.Popen([sys.executable, "-c", hold, str(lock), "2"], cwd=PROJECT_ROOT,
                              stdout=subprocess.PIPE, text=True)
     try:
-        assert first.stdout.readline() == "held\n"
+        assert first.stdout.readline().startswith("held ")
         second = subprocess.run([sys.executable, "-c", hold, str(lock), "0"],
                                 cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=30)
-        assert first.poll() is not None, "the second got the lock while the first still held it"
         assert second.returncode == 0 and second.stderr.strip() == "waiting", second
+        first_released = float(first.stdout.readline().split()[1])
+        second_held = float(second.stdout.split()[1])
+        assert second_held >= first_released, "the second got the lock while the first still held it"
     finally:
         first.kill()
         first.wait()
