@@ -122,7 +122,7 @@ def test_the_failing_phase_is_error_and_the_root_names_it(private_run):
     *_, mine = private_run
     invoke, root = named(mine, "invoke_agent rag-agent"), roots(mine)[0]
     assert invoke.status_code == 2
-    assert [(name, attrs["exception.type"]) for name, attrs in invoke.events] == [("exception", "__main__.UserError")]
+    assert [(name, attrs["exception.type"]) for name, attrs in invoke.events] == [("exception", "rag_errors.UserError")]
     assert invoke.events[0][1]["exception.message"] == "the agent turn failed on the server"
     assert root.status_code == 2
     assert root.attributes["rag_agent.failed_phase"] == "invoke_agent rag-agent"
@@ -131,7 +131,8 @@ def test_the_failing_phase_is_error_and_the_root_names_it(private_run):
 
 
 @pytest.mark.parametrize("phase, method, path", [
-    ("check_server", "GET", "/v1/providers"), ("check_server", "GET", "/v1/models"),
+    ("check_server", "GET", "/v1/version"), ("check_server", "GET", "/v1/providers"),
+    ("check_server", "GET", "/v1/models"),
     ("ingest_documents", "POST", "/v1/vector-dbs"), ("ingest_documents", "POST", "/v1/tool-runtime/rag-tool/insert"),
     ("create_agent rag-agent", "POST", "/v1/agents"), ("create_agent rag-agent", "GET", "/v1/tools"),
     ("create_agent rag-agent", "POST", "/v1/agents/[^/]+/session"),
@@ -192,5 +193,5 @@ def test_no_http_call_hangs_directly_under_the_root(private_run):
     *_, mine = private_run
     [root] = roots(mine)
     calls = [s for s in mine if s.kind == CLIENT_KIND and s.attributes.get("http.method")]
-    assert len(calls) == 10
+    assert len(calls) == 11  # the ten of the parametrized test above, and the version probe
     assert not [s.attributes["http.url"] for s in calls if s.parent_span_id == root.span_id]

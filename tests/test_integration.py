@@ -72,7 +72,7 @@ def test_every_server_span_hangs_under_the_run_span(ingest_run):
 
 @pytest.mark.parametrize(
     "method, route",
-    [("GET", "/v1/providers"), ("POST", "/v1/vector-dbs"), ("POST", "/v1/tool-runtime/rag-tool/insert"),
+    [("GET", "/v1/version"), ("GET", "/v1/providers"), ("POST", "/v1/vector-dbs"), ("POST", "/v1/tool-runtime/rag-tool/insert"),
      ("DELETE", "/v1/vector-dbs")],
 )
 def test_server_recorded_each_api_call(ingest_run, method, route):
@@ -120,7 +120,8 @@ def test_an_ingest_only_run_has_three_phases_and_every_call_inside_one(ingest_ru
     }
     phase_ids = {s.span_id for s in phases}
     calls = [s for s in mine if s.kind == CLIENT_KIND]
-    assert len(calls) == 4 and all(s.parent_span_id in phase_ids for s in calls)
+    # GET /v1/version (which API the server has), providers, register, insert, unregister
+    assert len(calls) == 5 and all(s.parent_span_id in phase_ids for s in calls)
 
 
 def test_an_ingest_only_run_exports_its_duration_metric(ingest_run, otlp_receiver):

@@ -36,10 +36,12 @@ def test_a_run_with_credentials_in_the_url_exports_none(otlp_receiver, recording
                      "--otlp-endpoint", otlp_receiver.traces_url, env={"OTEL_SEMCONV_STABILITY_OPT_IN": opt_in})
     assert run.returncode == 3 and "no vector_io provider" in run.stderr, run.stderr
     assert seen and "authorization" in seen[0]  # httpx sent the credentials as Basic auth
-    spans = otlp_receiver.wait_for(lambda ss: any(s.kind == 3 for s in ss), trace_id=run.trace_id, timeout=10)
-    [http_span] = [s for s in spans if s.kind == 3]
-    urls = {key: value for key, value in http_span.attributes.items() if key in ("http.url", "url.full")}
-    assert urls and set(urls.values()) == {f"{url}/v1/providers"}
+    spans = otlp_receiver.wait_for(lambda ss: sum(s.kind == 3 for s in ss) == 2, trace_id=run.trace_id, timeout=10)
+    # The version probe, then the providers listing whose empty answer ends the run.
+    for http_span, path in zip(sorted((s for s in spans if s.kind == 3), key=lambda s: s.start_ns),
+                               ("/v1/version", "/v1/providers"), strict=True):
+        urls = {key: value for key, value in http_span.attributes.items() if key in ("http.url", "url.full")}
+        assert urls and set(urls.values()) == {f"{url}{path}"}
     assert "s3cret" not in repr(spans) and seen[0]["authorization"].split()[-1] not in repr(spans)
 
 
