@@ -37,6 +37,7 @@ FIRST_RESPONSES_VERSION = (0, 4)
 TOOL = "file_search"
 INGEST_POLL_S = 0.2
 CHUNK_OVERLAP_SHARE = 0.2  # of the chunk size
+MAX_SEARCH_RESULTS = 5  # chunks a search returns, as knowledge_search's default on 0.2.x
 
 
 VERSION_HEADER = "X-LlamaStack-Client-Version"
@@ -210,7 +211,8 @@ def ask(client: Any, settings: Any, *, model: str, question: str, previous: str 
     try:
         out.begin_answer()
         body = {"model": model, "input": question, "instructions": settings.instructions, "stream": True,
-                "tools": [{"type": TOOL, "vector_store_ids": [vector_store_id]}], "tool_choice": tool_choice(settings),
+                "tools": [{"type": TOOL, "vector_store_ids": [vector_store_id], "max_num_results": MAX_SEARCH_RESULTS}],
+                "tool_choice": tool_choice(settings),
                 "include": ["file_search_call.results"]}
         if previous:
             body["previous_response_id"] = previous
@@ -227,7 +229,8 @@ def ask(client: Any, settings: Any, *, model: str, question: str, previous: str 
                 parts.append(text)
                 out.answer_part(text)
             elif event.get("type") in ("response.failed", "error"):
-                raise UserError("the model's response failed on the server", exit_code=EXIT_SERVER)
+                raise UserError(f"the model's response failed on the server: {server_error(event)}", exit_code=EXIT_SERVER,
+                                trace_message="the model's response failed on the server")
     finally:
         out.end_answer("".join(parts).strip())
     answer = "".join(parts).strip()
@@ -235,6 +238,12 @@ def ask(client: Any, settings: Any, *, model: str, question: str, previous: str 
     if not observer.response_id:
         raise UserError("the server's response stream ended without a response id", exit_code=EXIT_SERVER)
     return observer.response_id
+
+
+def server_error(event: dict) -> str:
+    error = (event.get("response") or {}).get("error") or event.get("error") or {}
+    message = error.get("message", error) if isinstance(error, dict) else error
+    return " ".join(str(message or "no reason given").split())[:200]
 
 
 class ResponseObserver:
@@ -268,11 +277,13 @@ class ResponseObserver:
             self.tool_started_ns.setdefault(str(event.get("item_id")), time.time_ns())
         elif kind == "response.output_item.done" and (event.get("item") or {}).get("type") == "file_search_call":
             self._tool_span(event["item"])
-        elif kind == "response.completed":
+        elif kind in ("response.completed", "response.incomplete"):
             usage = response.get("usage") or {}
             if "input_tokens" in usage and "output_tokens" in usage:
                 self.usage = (int(usage["input_tokens"]), int(usage["output_tokens"]))
-            self.span.set_attribute(genai.FINISH_REASONS, [str(response.get("status", "completed"))])
+            # incomplete: the answer hit the token limit ("length"), as a turn's out_of_tokens
+            reason = (response.get("incomplete_details") or {}).get("reason") or response.get("status") or "completed"
+            self.span.set_attribute(genai.FINISH_REASONS, [str(reason)])
 
     def _tool_span(self, item: dict) -> None:
         results = item.get("results") or []

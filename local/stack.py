@@ -435,13 +435,15 @@ def embedding_model_path(server_python: Path) -> str:
     ).stdout.strip()
 
 
-def start_llama_server(prepared: Prepared, *, port: int, logs: Path) -> Component:
+def start_llama_server(prepared: Prepared, *, port: int, logs: Path, slots: int = 4) -> Component:
     threads = os.environ.get("LLAMA_SERVER_THREADS") or str(os.cpu_count() or 2)
     command = [
         str(prepared.llama_server), "--model", str(prepared.model), "--alias", MODEL_ID,
         "--host", "127.0.0.1", "--port", str(port), "--threads", threads,
-        # Four slots of 4096 tokens: room for the RAG chunks, and for concurrent runs.
-        "--ctx-size", "16384", "--parallel", "4",
+        # 16384 tokens shared by the slots: four of 4096 leave room for the RAG chunks and for
+        # concurrent runs; 0.7.3's Responses API resends the previous answer's search results
+        # with the next question, so its stack takes two of 8192.
+        "--ctx-size", "16384", "--parallel", str(slots),
         "--jinja", "--chat-template-file", str(CHAT_TEMPLATE), "--no-webui",
         # Greedy decoding (the agent's default) makes a 270M model repeat itself without this.
         "--repeat-penalty", "1.15",
@@ -530,6 +532,9 @@ def start_llama_stack_07(prepared: Prepared, *, port: int, llama_server_url: str
         "LLAMA_SERVER_URL": f"{llama_server_url}/v1",
         "EMBEDDING_SERVER_URL": f"{embedding_server_url}/v1",
         "LLAMA_SERVER_MAX_TOKENS": str(MAX_ANSWER_TOKENS),
+        # 0.7.3 hands the search results to the model as "[n] document_id: ..." lines, which
+        # a 270M model copies out after its answer: stop there too.
+        "LLAMA_SERVER_STOP": json.dumps([*STOP_SEQUENCES, "\n["]),
         "INFERENCE_MODEL": MODEL_ID,
         "EMBEDDING_MODEL": EMBEDDING_MODEL,
         "TIKTOKEN_CACHE_DIR": str(prepared.tiktoken_cache),
@@ -544,6 +549,7 @@ def start_llama_stack_07(prepared: Prepared, *, port: int, llama_server_url: str
     for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_SDK_DISABLED",
                  "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "PYTHONPATH"):
         env.pop(name, None)  # the shell's, meant for the script or another collector
+    env["PYTHONPATH"] = str(LOCAL_DIR / "providers_07")  # remote::llama-cpp (module: llama_cpp_openai)
     (state_dir / "llama-stack").mkdir(parents=True, exist_ok=True)
     llama = bin_dir / "llama"
     command = [str(llama), "stack", "run", str(RUN_CONFIG_07)]
@@ -610,7 +616,8 @@ def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_
     stack = Stack(state_dir=str(state_dir), trace_backend=backend, otlp_endpoint="", trace_ui="",
                   llama_stack_version=version)
     try:
-        stack.components.append(start_llama_server(prepared, port=llama_server_port, logs=logs))
+        stack.components.append(start_llama_server(prepared, port=llama_server_port, logs=logs,
+                                                   slots=4 if version == DEFAULT_LLAMA_STACK_VERSION else 2))
         stack.save()
         if version != DEFAULT_LLAMA_STACK_VERSION:
             stack.components.append(start_embedding_server(prepared, port=embedding_server_port, logs=logs))

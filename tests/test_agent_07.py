@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_script
-from test_local_stack import QUESTIONS, ROOT_PREFIX, answers, question_args, tree_and_verdict
+from test_local_stack import QUESTIONS, ROOT_PREFIX, assert_clean_answers, question_args, tree_and_verdict
 from test_local_stack_07 import SERVICE, call
 from trace_shape import SERVER_KIND, ancestors, orphans, roots
 
@@ -47,8 +47,7 @@ def run_07(stack_07, otlp_receiver):
 def test_two_answers_and_nothing_on_stderr(run_07):
     run, _, _, _ = run_07
     assert run.stdout.count("QUESTION: ") == len(QUESTIONS)
-    found = answers(run.stdout)
-    assert len(found) == len(QUESTIONS) and all(found), run.stdout
+    assert_clean_answers(run.stdout)  # non-empty, no chat-template text (the stop sequences work)
     assert "into vector store vs_" in run.stdout
     assert run.stderr == ""
 
@@ -71,6 +70,22 @@ def test_one_whole_trace_with_the_servers_spans_under_each_call(run_07):
         assert chain[1:] == ["invoke_agent rag-agent", root.name], chain
         assert by_name[server_span.parent_span_id].service == "PythonAgentRAG"
     assert server_spans(spans, "POST /v1/vector_stores") and server_spans(spans, "POST /v1/files")
+
+
+def test_each_question_searched_the_vector_store(run_07):
+    """The model was made to call file_search (local/providers_07: a forced tool call), the
+    server ran it, and the script recorded it under the question's phase."""
+    _, spans, _, _ = run_07
+    by_id = {s.span_id: s for s in spans}
+    searches = [s for s in spans if s.name == "execute_tool file_search"]
+    assert len(searches) == len(QUESTIONS), sorted({s.name for s in spans})
+    for search in searches:
+        assert by_id[search.parent_span_id].name == "invoke_agent rag-agent"
+        assert search.attributes["gen_ai.tool.type"] == "datastore"
+        assert search.attributes["rag_agent.retrieval.chunks"] > 0 and search.attributes["rag_agent.retrieval.chars"] > 0
+        assert search.attributes["gen_ai.data_source.id"].startswith("vs_")
+    # The server's own span of the tool, inside each POST /v1/responses.
+    assert sum(s.service == SERVICE and s.name == "file_search" for s in spans) == len(QUESTIONS)
 
 
 def test_the_run_detected_the_responses_api(run_07):
