@@ -549,7 +549,8 @@ def start_llama_stack_07(prepared: Prepared, *, port: int, llama_server_url: str
     for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_SDK_DISABLED",
                  "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "PYTHONPATH"):
         env.pop(name, None)  # the shell's, meant for the script or another collector
-    env["PYTHONPATH"] = str(LOCAL_DIR / "providers_07")  # remote::llama-cpp (module: llama_cpp_openai)
+    # remote::llama-cpp (module: llama_cpp_openai), and the grammar it shares with 0.2.12's
+    env["PYTHONPATH"] = os.pathsep.join([str(LOCAL_DIR / "providers_07"), str(LOCAL_DIR / "providers")])
     (state_dir / "llama-stack").mkdir(parents=True, exist_ok=True)
     llama = bin_dir / "llama"
     command = [str(llama), "stack", "run", str(RUN_CONFIG_07)]

@@ -25,6 +25,8 @@ from llama_stack.models.llama.datatypes import StopReason, ToolCall
 from llama_stack.providers.remote.inference.vllm.vllm import VLLMInferenceAdapter
 from llama_stack.providers.utils.inference.openai_compat import convert_message_to_openai_dict
 
+from llama_cpp_grammar import object_grammar
+
 from .config import LlamaCppInferenceConfig
 
 log = logging.getLogger(__name__)
@@ -53,25 +55,13 @@ def has_tool_result_for_question(messages: list[Message]) -> bool:
     return False
 
 
-# GBNF rules for argument values. A flat JSON object with no optional whitespace: a JSON
-# schema grammar lets a small model spend its whole budget on blank lines.
-VALUE_RULES = {
-    "string": r'"\"" [^"\\\n]{1,300} "\""',
-    "integer": r'"-"? [0-9]{1,12}',
-    "number": r'"-"? [0-9]{1,12} ("." [0-9]{1,6})?',
-    "boolean": r'"true" | "false"',
-}
-
-
 def arguments_grammar(tool: ToolDefinition) -> str:
     """A llama.cpp grammar that admits exactly one JSON object of the tool's required arguments."""
     params = [(name, p.param_type) for name, p in (tool.parameters or {}).items() if p.required]
     if not params and tool.parameters:
         name, param = next(iter(tool.parameters.items()))
         params = [(name, param.param_type)]
-    pairs = ' ", " '.join(f'"\\"{name}\\": " {kind if kind in VALUE_RULES else "string"}' for name, kind in params)
-    rules = [f'root ::= "{{" {pairs} "}}"'] + [f"{kind} ::= {rule}" for kind, rule in VALUE_RULES.items()]
-    return "\n".join(rules) + "\n"
+    return object_grammar(params)
 
 
 def current_question(messages: list[Message]) -> list[Message]:

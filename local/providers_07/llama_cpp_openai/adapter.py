@@ -20,19 +20,11 @@ from llama_stack_api import (
     OpenAIChunkChoice,
 )
 
+from llama_cpp_grammar import object_grammar
+
 from .config import LlamaCppOpenAIConfig
 
 log = logging.getLogger(__name__)
-
-# GBNF for argument values. A flat JSON object with no optional whitespace: a JSON-schema
-# grammar lets a small model spend its whole budget on blank lines.
-VALUE_RULES = {
-    "string": r'"\"" [^"\\\n]{1,300} "\""',
-    "integer": r'"-"? [0-9]{1,12}',
-    "number": r'"-"? [0-9]{1,12} ("." [0-9]{1,6})?',
-    "boolean": r'"true" | "false"',
-}
-
 
 def plain(value: Any) -> Any:
     """A pydantic model or a plain value, as plain data."""
@@ -93,11 +85,7 @@ def arguments_grammar(function: dict) -> str:
     schema = function.get("parameters") or {}
     properties = schema.get("properties") or {}
     names = [n for n in schema.get("required") or [] if n in properties] or list(properties)[:1]
-    pairs = ' ", " '.join(
-        f'"\\"{name}\\": " {properties[name].get("type") if properties[name].get("type") in VALUE_RULES else "string"}'
-        for name in names)
-    rules = [f'root ::= "{{" {pairs} "}}"'] + [f"{kind} ::= {rule}" for kind, rule in VALUE_RULES.items()]
-    return "\n".join(rules) + "\n"
+    return object_grammar([(name, str(properties[name].get("type", "string"))) for name in names])
 
 
 class LlamaCppOpenAIAdapter(VLLMInferenceAdapter):

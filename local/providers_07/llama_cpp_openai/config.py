@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import json
-
 from pydantic import Field, field_validator
 
+from llama_cpp_grammar import stop_list
 from llama_stack.providers.remote.inference.vllm.config import VLLMInferenceAdapterConfig
 
 
@@ -17,7 +16,4 @@ class LlamaCppOpenAIConfig(VLLMInferenceAdapterConfig):
     @field_validator("stop", mode="before")
     @classmethod
     def stop_from_json(cls, value):
-        # The run config fills it from an environment variable: a JSON list in a string.
-        if isinstance(value, str):
-            return json.loads(value) if value.strip() else []
-        return value
+        return stop_list(value)
