@@ -38,6 +38,7 @@ TOOL = "file_search"
 INGEST_POLL_S = 0.2
 CHUNK_OVERLAP_SHARE = 0.2  # of the chunk size
 MAX_SEARCH_RESULTS = 5  # chunks a search returns, as knowledge_search's default on 0.2.x
+RUN_ID_METADATA = "rag_agent_run_id"
 
 
 VERSION_HEADER = "X-LlamaStack-Client-Version"
@@ -108,14 +109,16 @@ class Created:
     """What the run made on the server, for the clean-up."""
 
     vector_store_name: str
+    run_id: str
     vector_store_id: str | None = None  # "" once asked for, until the server has answered
+    response_asked: bool = False  # a response was asked for whose id may not have arrived
     file_ids: list[str] = field(default_factory=list)
     response_ids: list[str] = field(default_factory=list)
 
 
 def run(client: Any, settings: Any, *, model: str, documents: list[Any], run_id: str, telemetry: genai.Telemetry,
         out: Any, clean_up_timeout: float) -> None:
-    created = Created(vector_store_name=f"rag-vector-store-{run_id}")
+    created = Created(vector_store_name=f"rag-vector-store-{run_id}", run_id=run_id)
     client = Calls(client)
     try:
         ingest(client, settings, documents=documents, run_id=run_id, telemetry=telemetry, out=out, created=created)
@@ -216,6 +219,10 @@ def ask(client: Any, settings: Any, *, model: str, question: str, previous: str 
                 "include": ["file_search_call.results"]}
         if previous:
             body["previous_response_id"] = previous
+        # The server stores every response: tagged, so that one whose id an interrupted run
+        # never saw can still be found and removed.
+        body["metadata"] = {RUN_ID_METADATA: created.run_id}
+        created.response_asked = True
         events: Iterator[dict] = client.post("/v1/responses", body=body, stream=True,
                                              stream_cls=Stream[object])
         for event in events:
@@ -319,13 +326,24 @@ def find_vector_store(client: Any, *, name: str) -> str | None:
     return next((str(s["id"]) for s in stores if s.get("name") == name), None)
 
 
+def find_responses(client: Any, *, run_id: str) -> list[str]:
+    try:
+        stored = client.get("/v1/responses", options={"params": {"limit": 100}}).get("data", [])
+    except Exception:  # noqa: BLE001 - the clean-up goes on with the ids it has
+        return []
+    return [str(r["id"]) for r in stored if (r.get("metadata") or {}).get(RUN_ID_METADATA) == run_id]
+
+
 def clean_up(client: Any, created: Created, *, settings: Any, telemetry: genai.Telemetry, timeout: float) -> list[str]:
     """Remove the stored responses, the vector store and the files; return what could not be removed."""
     problems = []
     attributes = {genai.DATA_SOURCE_ID: created.vector_store_id} if created.vector_store_id else {}
     url = settings.llama_stack_url
     with telemetry.phase("clean_up", {**attributes, "rag_agent.files.count": len(created.file_ids)}) as span:
-        targets = [f"/v1/responses/{r}" for r in created.response_ids]
+        response_ids = list(created.response_ids)
+        if created.response_asked:  # the last one may have been stored before its id came back
+            response_ids += [r for r in find_responses(client, run_id=created.run_id) if r not in response_ids]
+        targets = [f"/v1/responses/{r}" for r in response_ids]
         store_id = created.vector_store_id
         if store_id == "":  # asked for, answer never seen: it may exist all the same, under its name
             store_id = find_vector_store(client, name=created.vector_store_name)

@@ -137,3 +137,22 @@ def test_verify_says_how_to_fix_a_server_that_emits_no_spans(stack_07, otlp_rece
         "(Llama Stack 0.4 and later: start it under opentelemetry-instrument with OTEL_EXPORTER_OTLP_ENDPOINT set), "
         "and does its request carry the traceparent header?")
     assert "into vector store vs_" in run.stdout and run.stderr == ""
+
+
+def test_ctrl_c_during_an_answer_removes_what_the_run_made(stack_07, otlp_receiver):
+    """SIGINT while the response streams: exit 130, one error line, and the files, the vector
+    store and the response stored so far are removed all the same."""
+    import signal
+
+    from test_server_errors import read_until, start_script
+
+    base = stack_07.llama_stack_url
+    before = {path: listed(base, path) for path in ("/v1/vector_stores", "/v1/files", "/v1/responses")}
+    env = {**stack_07.script_env(), "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url}
+    process = start_script("--question", QUESTIONS[1], env=env)
+    read_until(process, "RESPONSE: ", timeout=180)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["error: interrupted"]
+    assert {path: listed(base, path) for path in before} == before
