@@ -48,11 +48,27 @@ def test_unknown_embedding_model_is_reported_from_the_server(llama_stack, otlp_r
     assert_one_line_error(run, exit_code=3, says="answered HTTP 400 to POST /v1/vector-dbs")
 
 
+def wait_until_idle(llama_stack, *, within_s: float = 0.3, timeout: float = 120) -> None:
+    """Until the server answers a listing at once: one still embedding for an earlier test's
+    interrupted run can take seconds for any call, and the test below times out on purpose."""
+    deadline = time.monotonic() + timeout
+    while True:
+        started = time.monotonic()
+        llama_stack.vector_db_ids()
+        if time.monotonic() - started < within_s:
+            return
+        assert time.monotonic() < deadline, f"the server stayed busy for {timeout} s"
+        time.sleep(1)
+
+
 def test_a_timeout_during_ingestion_still_removes_the_vector_db(llama_stack, otlp_receiver, tmp_path):
+    """--timeout 2 against an insert that takes far longer (40 files to embed): the insert, not
+    one of the quick calls before it, must be what times out; so the server must be idle first."""
     write_slow_corpus(tmp_path, "Node services need graceful shutdown. ")
     before = llama_stack.vector_db_ids()
+    wait_until_idle(llama_stack)
     run = run_script("--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(tmp_path),
-                     "--otlp-endpoint", otlp_receiver.traces_url, "--timeout", "1")
+                     "--otlp-endpoint", otlp_receiver.traces_url, "--timeout", "2")
     assert_one_line_error(run, exit_code=3, says="did not answer in time")
     assert llama_stack.vector_db_ids() == before
     # The clean-up is part of the trace too: the server recorded the unregister under this run.
