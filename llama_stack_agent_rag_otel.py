@@ -85,6 +85,7 @@ from rag_errors import (  # noqa: F401 - the exit statuses are this script's too
     EXIT_TERMINATED,
     EXIT_USAGE,
     UserError,
+    model_not_registered,
 )
 
 DEFAULT_LLAMA_STACK_URL = "http://localhost:8321"
@@ -304,10 +305,7 @@ def pick_vector_io_provider(client: Any) -> str:
 def check_model(client: Any, model: str) -> None:
     llms = sorted(m.identifier for m in client.models.list() if m.model_type == "llm")
     if model not in llms:
-        have = ", ".join(llms) if llms else "none"
-        raise UserError(
-            f"model {model!r} is not registered on the server (its LLMs: {have}) — pass --model or set INFERENCE_MODEL",
-        )
+        raise model_not_registered(model, llms)
 
 
 def ask(agent: Any, *, session_id: str, question: str, show_rag_documents: bool,

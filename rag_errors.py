@@ -18,3 +18,9 @@ class UserError(Exception):
         super().__init__(message)
         self.exit_code = exit_code
         self.trace_message = trace_message or message
+
+
+def model_not_registered(model: str, llms: list[str]) -> UserError:
+    have = ", ".join(llms) if llms else "none"
+    return UserError(f"model {model!r} is not registered on the server (its LLMs: {have}) — pass --model or set "
+                     "INFERENCE_MODEL")

@@ -29,7 +29,7 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 
 import otel_genai as genai
 from interrupts import signals
-from rag_errors import EXIT_SERVER, UserError
+from rag_errors import EXIT_SERVER, UserError, model_not_registered
 
 API_AGENTS = "agents"  # Llama Stack 0.2.x / 0.3.x: Agents API, vector DBs, builtin::rag
 API_RESPONSES = "responses"  # 0.4 and later: files, vector stores, Responses API + file_search
@@ -94,9 +94,7 @@ def check_model(client: Any, model: str) -> str:
     for candidate in llms:
         if candidate == model or candidate.endswith(f"/{model}"):
             return candidate
-    have = ", ".join(llms) if llms else "none"
-    raise UserError(f"model {model!r} is not registered on the server (its LLMs: {have}) — pass --model or set "
-                    "INFERENCE_MODEL")
+    raise model_not_registered(model, llms)
 
 
 def model_type(model: dict) -> str:
@@ -111,7 +109,7 @@ class Created:
     vector_store_name: str
     run_id: str
     vector_store_id: str | None = None  # "" once asked for, until the server has answered
-    response_asked: bool = False  # a response was asked for whose id may not have arrived
+    response_pending: bool = False  # a response was asked for and its id has not arrived yet
     file_ids: list[str] = field(default_factory=list)
     response_ids: list[str] = field(default_factory=list)
 
@@ -121,7 +119,7 @@ def run(client: Any, settings: Any, *, model: str, documents: list[Any], run_id:
     created = Created(vector_store_name=f"rag-vector-store-{run_id}", run_id=run_id)
     client = Calls(client)
     try:
-        ingest(client, settings, documents=documents, run_id=run_id, telemetry=telemetry, out=out, created=created)
+        ingest(client, settings, documents=documents, telemetry=telemetry, out=out, created=created)
         signals.checkpoint()
         previous: str | None = None
         model_attributes = {genai.REQUEST_MODEL: model, genai.PROVIDER_NAME: genai.PROVIDER}
@@ -152,7 +150,7 @@ def chunking(settings: Any) -> dict:
                                          "chunk_overlap_tokens": int(size * CHUNK_OVERLAP_SHARE)}}
 
 
-def ingest(client: Any, settings: Any, *, documents: list[Any], run_id: str, telemetry: genai.Telemetry, out: Any,
+def ingest(client: Any, settings: Any, *, documents: list[Any], telemetry: genai.Telemetry, out: Any,
            created: Created) -> None:
     total_bytes = sum(d.size_bytes for d in documents)
     with telemetry.phase("ingest_documents", {
@@ -171,8 +169,9 @@ def ingest(client: Any, settings: Any, *, documents: list[Any], run_id: str, tel
         started = time.monotonic()
         for document in documents:
             signals.checkpoint()
+            name = document.document_id.replace("/", "__") + ".txt"
             uploaded = client.post("/v1/files", body={"purpose": "assistants"},
-                                   files=[("file", (document.document_id.replace("/", "__") + ".txt", document.text.encode(), "text/plain"))],
+                                   files=[("file", (name, document.text.encode(), "text/plain"))],
                                    options={"headers": {"Content-Type": "multipart/form-data"}})
             created.file_ids.append(uploaded["id"])
             attached = client.post(f"/v1/vector_stores/{store['id']}/files",
@@ -222,22 +221,23 @@ def ask(client: Any, settings: Any, *, model: str, question: str, previous: str 
         # The server stores every response: tagged, so that one whose id an interrupted run
         # never saw can still be found and removed.
         body["metadata"] = {RUN_ID_METADATA: created.run_id}
-        created.response_asked = True
+        created.response_pending = True
         events: Iterator[dict] = client.post("/v1/responses", body=body, stream=True,
                                              stream_cls=Stream[object])
         for event in events:
             signals.checkpoint()
             observer.observe(event)
-            if observer.response_id and observer.response_id not in created.response_ids:
+            if created.response_pending and observer.response_id:
                 created.response_ids.append(observer.response_id)
+                created.response_pending = False
             if event.get("type") == "response.output_text.delta":
                 text = str(event.get("delta", ""))
                 text = text if parts else text.lstrip()
                 parts.append(text)
                 out.answer_part(text)
             elif event.get("type") in ("response.failed", "error"):
-                raise UserError(f"the model's response failed on the server: {server_error(event)}", exit_code=EXIT_SERVER,
-                                trace_message="the model's response failed on the server")
+                raise UserError(f"the model's response failed on the server: {server_error(event)}",
+                                exit_code=EXIT_SERVER, trace_message="the model's response failed on the server")
     finally:
         out.end_answer("".join(parts).strip())
     answer = "".join(parts).strip()
@@ -341,7 +341,7 @@ def clean_up(client: Any, created: Created, *, settings: Any, telemetry: genai.T
     url = settings.llama_stack_url
     with telemetry.phase("clean_up", {**attributes, "rag_agent.files.count": len(created.file_ids)}) as span:
         response_ids = list(created.response_ids)
-        if created.response_asked:  # the last one may have been stored before its id came back
+        if created.response_pending:  # it may have been stored before its id came back
             response_ids += [r for r in find_responses(client, run_id=created.run_id) if r not in response_ids]
         targets = [f"/v1/responses/{r}" for r in response_ids]
         store_id = created.vector_store_id
