@@ -379,41 +379,20 @@ def ensure_tiktoken_cache(server_python: Path) -> Path:
 
 
 def prepare(trace_backend: str, llama_stack_version: str = DEFAULT_LLAMA_STACK_VERSION) -> Prepared:
-    """Everything heavy, cached: the first run builds it (in parallel), later runs reuse it."""
-    if llama_stack_version != DEFAULT_LLAMA_STACK_VERSION:
-        return prepare_07(trace_backend)
-    if not llama_server.binary_path().exists():
-        say("first run: compiling llama-server and installing three venvs; this takes 10-25 minutes "
-            "on 2 cores (the compile dominates) and happens once per machine (cache: %s)" % venvs.cache_dir())
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        binary = pool.submit(llama_server.ensure)
-        server = pool.submit(venvs.ensure, "server", SERVER_REQS)
-        phoenix = pool.submit(venvs.ensure, "phoenix", PHOENIX_REQS) if trace_backend == "phoenix" else None
-        model = pool.submit(ensure_model)
-        try:
-            return Prepared(
-                server_python=server.result() / "bin" / "python",
-                llama_server=binary.result(),
-                model=model.result(),
-                phoenix=phoenix.result() / "bin" / "phoenix" if phoenix else None,
-            )
-        except SystemExit as failure:  # the builders exit with a message of their own
-            raise StackError(str(failure)) from None
-
-
-def prepare_07(trace_backend: str) -> Prepared:
-    """What the 0.7.3 stack needs: its own Python 3.12 venv, the llama-server binary (both the
-    chat and the embedding server), Gemma, the MiniLM GGUF (made with the 0.2.12 server venv)."""
-    python = python_312()
+    """Everything heavy, cached: the first run builds it (in parallel), later runs reuse it.
+    Both versions share the llama-server binary, Gemma and Phoenix; 0.7.3 has its own Python
+    3.12 venv, and the MiniLM GGUF (made with the 0.2.12 server venv) and tiktoken's data."""
+    newer = llama_stack_version != DEFAULT_LLAMA_STACK_VERSION
+    server_venv = ("server-0.7", SERVER_07_REQS, python_312()) if newer else ("server", SERVER_REQS, None)
     if not llama_server.binary_path().exists():
         say("first run: compiling llama-server and installing venvs; this takes 10-25 minutes "
             "on 2 cores (the compile dominates) and happens once per machine (cache: %s)" % venvs.cache_dir())
     with ThreadPoolExecutor(max_workers=5) as pool:
         binary = pool.submit(llama_server.ensure)
-        server = pool.submit(venvs.ensure, "server-0.7", SERVER_07_REQS, python)
+        server = pool.submit(venvs.ensure, *server_venv)
         phoenix = pool.submit(venvs.ensure, "phoenix", PHOENIX_REQS) if trace_backend == "phoenix" else None
         model = pool.submit(ensure_model)
-        embedding = pool.submit(ensure_embedding_gguf)
+        embedding = pool.submit(ensure_embedding_gguf) if newer else None
         try:
             server_python = server.result() / "bin" / "python"
             return Prepared(
@@ -421,8 +400,8 @@ def prepare_07(trace_backend: str) -> Prepared:
                 llama_server=binary.result(),
                 model=model.result(),
                 phoenix=phoenix.result() / "bin" / "phoenix" if phoenix else None,
-                embedding_model=embedding.result(),
-                tiktoken_cache=ensure_tiktoken_cache(server_python),
+                embedding_model=embedding.result() if embedding else None,
+                tiktoken_cache=ensure_tiktoken_cache(server_python) if newer else None,
             )
         except SystemExit as failure:  # the builders exit with a message of their own
             raise StackError(str(failure)) from None
@@ -435,39 +414,39 @@ def embedding_model_path(server_python: Path) -> str:
     ).stdout.strip()
 
 
-def start_llama_server(prepared: Prepared, *, port: int, logs: Path, slots: int = 4) -> Component:
+def start_llama_cpp(name: str, prepared: Prepared, *, model: Path, alias: str, port: int, logs: Path,
+                    options: list[str]) -> Component:
+    """One llama.cpp server process serving one model on 127.0.0.1, ready once /health answers."""
     threads = os.environ.get("LLAMA_SERVER_THREADS") or str(os.cpu_count() or 2)
-    command = [
-        str(prepared.llama_server), "--model", str(prepared.model), "--alias", MODEL_ID,
-        "--host", "127.0.0.1", "--port", str(port), "--threads", threads,
+    command = [str(prepared.llama_server), "--model", str(model), "--alias", alias, "--host", "127.0.0.1",
+               "--port", str(port), "--threads", threads, "--no-webui", *options]
+    component = spawn(name, command, env=dict(os.environ), log_path=logs / f"{name}.log",
+                      url=f"http://127.0.0.1:{port}")
+    wait_healthy(component, f"{component.url}/health")
+    return component
+
+
+def start_llama_server(prepared: Prepared, *, port: int, logs: Path, slots: int = 4) -> Component:
+    return start_llama_cpp("llama-server", prepared, model=prepared.model, alias=MODEL_ID, port=port, logs=logs,
+                           options=[
         # 16384 tokens shared by the slots: four of 4096 leave room for the RAG chunks and for
         # concurrent runs; 0.7.3's Responses API resends the previous answer's search results
         # with the next question, so its stack takes two of 8192.
         "--ctx-size", "16384", "--parallel", str(slots),
-        "--jinja", "--chat-template-file", str(CHAT_TEMPLATE), "--no-webui",
+        "--jinja", "--chat-template-file", str(CHAT_TEMPLATE),
         # Greedy decoding (the agent's default) makes a 270M model repeat itself without this.
         "--repeat-penalty", "1.15",
-    ]
-    component = spawn("llama-server", command, env=dict(os.environ), log_path=logs / "llama-server.log",
-                      url=f"http://127.0.0.1:{port}")
-    wait_healthy(component, f"{component.url}/health")
-    return component
+    ])
 
 
 def start_embedding_server(prepared: Prepared, *, port: int, logs: Path) -> Component:
     """A second llama-server, computing all-MiniLM-L6-v2 embeddings (mean pooling, as
     sentence-transformers does) for Llama Stack 0.7.3; 512 tokens is the model's limit."""
     assert prepared.embedding_model is not None
-    threads = os.environ.get("LLAMA_SERVER_THREADS") or str(os.cpu_count() or 2)
-    command = [
-        str(prepared.llama_server), "--model", str(prepared.embedding_model), "--alias", EMBEDDING_MODEL,
-        "--embeddings", "--pooling", "mean", "--ctx-size", "512", "--batch-size", "512", "--ubatch-size", "512",
-        "--host", "127.0.0.1", "--port", str(port), "--threads", threads, "--no-webui",
-    ]
-    component = spawn("embedding-server", command, env=dict(os.environ), log_path=logs / "embedding-server.log",
-                      url=f"http://127.0.0.1:{port}")
-    wait_healthy(component, f"{component.url}/health")
-    return component
+    return start_llama_cpp("embedding-server", prepared, model=prepared.embedding_model, alias=EMBEDDING_MODEL,
+                           port=port, logs=logs, options=[
+                               "--embeddings", "--pooling", "mean",
+                               "--ctx-size", "512", "--batch-size", "512", "--ubatch-size", "512"])
 
 
 def start_phoenix(prepared: Prepared, *, port: int, state_dir: Path, logs: Path) -> Component:
