@@ -34,6 +34,11 @@ CMAKE_FLAGS = [
     "-DLLAMA_BUILD_SERVER=ON",
     "-DLLAMA_BUILD_TESTS=OFF",
     "-DLLAMA_BUILD_EXAMPLES=OFF",
+    # -march=native turns on ggml's AMX kernels where the CPU lists AMX; in VMs that list it
+    # without letting a process use it, llama-server dies on its first matrix product
+    # (ldtilecfg: general protection fault). GCC's explicit -mno-* flags outlast -march=native.
+    "-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
+    "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
 ]
 
 
