@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-import llama_stack_agent_rag_otel as app
+from llama_stack_otel.config import DEFAULT_DOCS_DIR
+from llama_stack_otel.documents import load_documents
+from llama_stack_otel.errors import EXIT_USAGE, UserError
 from conftest import run_script
 
 
@@ -20,13 +22,13 @@ def test_reads_markdown_recursively_in_a_stable_order(tmp_path):
     write(tmp_path / "a" / "deep" / "c.md", "see")
     write(tmp_path / "A.MD", "upper case suffix")
     write(tmp_path / "notes.txt", "not markdown")
-    docs = app.load_documents(tmp_path)
+    docs = load_documents(tmp_path)
     assert [d.document_id for d in docs] == ["A.MD", "b.md", "a/deep/c.md"]
 
 
 def test_markdown_is_stripped_to_text(tmp_path):
     write(tmp_path / "doc.md", "# Title\n\nSome **bold** and a [link](http://example.com).\n\n- item one\n")
-    [doc] = app.load_documents(tmp_path)
+    [doc] = load_documents(tmp_path)
     assert "Title" in doc.text and "bold" in doc.text and "item one" in doc.text
     for markup in ("#", "**", "](", "- item"):
         assert markup not in doc.text
@@ -37,7 +39,7 @@ def test_non_utf8_and_empty_files_are_skipped_with_a_warning(tmp_path, capsys):
     write(tmp_path / "good.md", "fine")
     write(tmp_path / "latin1.md", "caf\xe9".encode("latin-1"))
     write(tmp_path / "empty.md", "")
-    assert [d.document_id for d in app.load_documents(tmp_path)] == ["good.md"]
+    assert [d.document_id for d in load_documents(tmp_path)] == ["good.md"]
     err = capsys.readouterr().err
     assert "latin1.md: not UTF-8" in err
     assert "empty.md: no text" in err
@@ -46,7 +48,7 @@ def test_non_utf8_and_empty_files_are_skipped_with_a_warning(tmp_path, capsys):
 def test_files_over_the_size_limit_are_skipped_unread(tmp_path, capsys):
     write(tmp_path / "small.md", "x" * 100)
     write(tmp_path / "big.md", "y" * 101)
-    assert [d.document_id for d in app.load_documents(tmp_path, max_file_size=100)] == ["small.md"]
+    assert [d.document_id for d in load_documents(tmp_path, max_file_size=100)] == ["small.md"]
     assert "big.md: 101 bytes is over the --max-file-size of 100" in capsys.readouterr().err
 
 
@@ -58,7 +60,7 @@ def test_a_symlink_loop_does_not_hang_the_walk(tmp_path, capsys):
     os.symlink(tmp_path / "docs" / "self.md", tmp_path / "docs" / "self.md")
     os.symlink(tmp_path / "gone.md", tmp_path / "docs" / "dangling.md")
     os.symlink(tmp_path / "docs", tmp_path / "docs" / "folder.md")  # a folder: not walked into
-    assert [d.document_id for d in app.load_documents(tmp_path / "docs")] == ["one.md"]
+    assert [d.document_id for d in load_documents(tmp_path / "docs")] == ["one.md"]
     err = capsys.readouterr().err
     assert "self.md: cannot read it (Too many levels of symbolic links)" in err
     assert "dangling.md: cannot read it (No such file or directory)" in err
@@ -84,25 +86,25 @@ def test_bad_files_are_skipped_and_the_run_goes_on(llama_stack, otlp_receiver, t
 
 
 def test_missing_folder_is_a_usage_error(tmp_path):
-    with pytest.raises(app.UserError, match="does not exist") as caught:
-        app.load_documents(tmp_path / "nope")
-    assert caught.value.exit_code == app.EXIT_USAGE
+    with pytest.raises(UserError, match="does not exist") as caught:
+        load_documents(tmp_path / "nope")
+    assert caught.value.exit_code == EXIT_USAGE
 
 
 def test_folder_without_markdown_is_a_usage_error(tmp_path):
     write(tmp_path / "readme.txt", "text")
-    with pytest.raises(app.UserError, match="no .md files"):
-        app.load_documents(tmp_path)
+    with pytest.raises(UserError, match="no .md files"):
+        load_documents(tmp_path)
 
 
 def test_folder_of_only_unusable_files_is_a_usage_error(tmp_path):
     write(tmp_path / "empty.md", "   \n")
-    with pytest.raises(app.UserError, match="no usable .md file"):
-        app.load_documents(tmp_path)
+    with pytest.raises(UserError, match="no usable .md file"):
+        load_documents(tmp_path)
 
 
 def test_sample_docs_answer_the_seed_question():
-    docs = app.load_documents(app.DEFAULT_DOCS_DIR)
+    docs = load_documents(DEFAULT_DOCS_DIR)
     assert 6 <= len(docs) <= 12
     text = " ".join(d.text for d in docs).lower()
     assert "do not use npm to start a node.js application in production" in text

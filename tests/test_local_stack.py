@@ -135,7 +135,7 @@ def test_verify_prints_the_tree_and_says_the_trace_is_whole(two_questions):
 def test_show_trace_judges_the_same_trace_from_outside(two_questions, otlp_receiver):
     run, _ = two_questions
     result = subprocess.run([sys.executable, str(PROJECT_ROOT / "show_trace.py"), run.trace_id,
-                             "--trace-ui", otlp_receiver.base_url, "--wait", "0"],
+                             "--trace-ui", otlp_receiver.base_url, "--verify-wait", "0"],
                             capture_output=True, text=True, timeout=60, env=clean_env())
     assert result.returncode == 0, result.stdout + result.stderr
     tree, verdict = tree_and_verdict(result.stdout)

@@ -13,7 +13,9 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import llama_stack_agent_rag_otel as app
-import otel_genai as genai
+from llama_stack_otel import cli
+from llama_stack_otel.config import TelemetrySettings
+from llama_stack_otel.telemetry import redact_url
 from conftest import run_script
 from llama_stack_server import free_port
 
@@ -25,7 +27,7 @@ from llama_stack_server import free_port
     ("http://token@host/#frag", "http://host/"),
 ])
 def test_redact_url(url, expected):
-    assert genai.redact_url(url) == expected
+    assert redact_url(url) == expected
 
 
 @pytest.mark.parametrize("opt_in", ["", "http", "http/dup"])
@@ -50,8 +52,9 @@ def test_http_spans_carry_no_credentials_query_values_or_headers(exporter, recor
     # Asking the HTTPX instrumentation for every header must not work with this script.
     monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST", ".*")
     monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE", ".*")
-    app.configure_tracing(endpoint="http://127.0.0.1:9/v1/traces", span_processor=SimpleSpanProcessor(exporter))
+    cli.parse(["--no-questions"])  # the script checks its variables before it sets tracing up
     assert "ignoring OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST" in capsys.readouterr().err
+    app.configure_tracing(TelemetrySettings(traces_endpoint="http://127.0.0.1:9/v1/traces", metrics_endpoint=None, export_timeout_ms=1500), span_processor=SimpleSpanProcessor(exporter))
     from llama_stack_client import LlamaStackClient
 
     with_credentials = url.replace("http://", "http://alice:s3cret-pw@")
@@ -77,7 +80,7 @@ def test_metrics_endpoint_follows_the_traces_endpoint(monkeypatch, traces, env, 
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert genai.resolve_metrics_endpoint(traces) == expected
+    assert cli.resolve_metrics_endpoint(traces) == expected
 
 
 def run_unreachable(otlp_receiver, *args: str, env: dict[str, str] | None = None):

@@ -14,11 +14,11 @@ import sys
 
 import pytest
 
-import show_trace
+from llama_stack_otel import verify as show_trace
 from collectors import refusing
 from llama_stack_server import PROJECT_ROOT
 from otlp_receiver import OTLPReceiver, ReceivedSpan, jaeger_v3_trace
-from show_trace import Span, judge, render_tree
+from llama_stack_otel.verify import Span, judge, render_tree
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 S = 1_000_000_000  # ns
@@ -241,7 +241,7 @@ def test_command_prints_tree_and_verdict_for_a_whole_trace():
     with OTLPReceiver() as receiver:
         receiver._add([received("a" * 16, "", "Python LlamaStack request - 1", "PythonAgentRAG"),
                        received("b" * 16, "a" * 16, "/v1/models", "LlamaStack")])
-        result = show(TRACE, "--trace-ui", receiver.base_url, "--wait", "0")
+        result = show(TRACE, "--trace-ui", receiver.base_url, "--verify-wait", "0")
     assert result.returncode == 0, result.stderr
     root, child = result.stdout.splitlines()[:2]
     assert root.startswith("Python LlamaStack request - 1 ") and root.endswith("  PythonAgentRAG    1.00 s")
@@ -252,7 +252,7 @@ def test_command_prints_tree_and_verdict_for_a_whole_trace():
 
 def test_command_says_broken_and_exits_4_for_an_unknown_trace():
     with OTLPReceiver() as receiver:
-        result = show(TRACE, "--trace-ui", receiver.base_url, "--trace-backend", "jaeger", "--wait", "1")
+        result = show(TRACE, "--trace-ui", receiver.base_url, "--trace-backend", "jaeger", "--verify-wait", "1")
     assert result.returncode == 4
     assert f"trace BROKEN: no spans of trace {TRACE} in Jaeger at {receiver.base_url} after 1 s" in result.stdout
 
@@ -260,7 +260,7 @@ def test_command_says_broken_and_exits_4_for_an_unknown_trace():
 @pytest.mark.parametrize("args, code, says", [
     (["nothex"], 2, "error: argument trace_id: a trace id is 32 hex digits, got 'nothex'"),
     ([TRACE, "--trace-ui", "localhost:16686"], 2, "is not an http(s) URL"),
-    ([TRACE, "--wait", "-1"], 2, "must be a number of seconds"),
+    ([TRACE, "--verify-wait", "-1"], 2, "must be a number of seconds"),
 ], ids=["trace-id", "ui", "wait"])
 def test_command_bad_input_is_one_line(args, code, says):
     result = show(*args)

@@ -10,7 +10,7 @@ import weakref
 
 import pytest
 
-import interrupts
+from llama_stack_otel import signals as interrupts
 
 
 @pytest.fixture

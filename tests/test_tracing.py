@@ -15,13 +15,16 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import llama_stack_agent_rag_otel as app
+from llama_stack_otel import cli
+from llama_stack_otel.config import TelemetrySettings
+from llama_stack_otel.errors import UserError
 
 # version 00, trace id, parent span id, flags; this SDK also sets the level-2 "random" flag (02)
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
 def setup_tracing(exporter: InMemorySpanExporter):
-    return app.configure_tracing(endpoint="http://127.0.0.1:9/v1/traces", span_processor=SimpleSpanProcessor(exporter))
+    return app.configure_tracing(TelemetrySettings(traces_endpoint="http://127.0.0.1:9/v1/traces", metrics_endpoint=None, export_timeout_ms=1500), span_processor=SimpleSpanProcessor(exporter))
 
 
 def test_resource_names_the_service_PythonAgentRAG_by_default(exporter):
@@ -80,9 +83,9 @@ def test_every_request_carries_a_sampled_traceparent_of_its_own_client_span(expo
 def test_root_span_records_the_exception_with_status_error(exporter):
     setup_tracing(exporter)
     tracer = trace.get_tracer(app.TRACER_NAME)
-    with pytest.raises(app.UserError):
+    with pytest.raises(UserError):
         with tracer.start_as_current_span("root"):
-            raise app.UserError("docs folder missing")
+            raise UserError("docs folder missing")
     [span] = exporter.get_finished_spans()
     assert span.status.status_code == trace.StatusCode.ERROR
     assert [e.name for e in span.events] == ["exception"]
@@ -104,4 +107,4 @@ def test_traces_endpoint_precedence(monkeypatch, flag, env, expected):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert app.resolve_traces_endpoint(flag) == expected
+    assert cli.resolve_traces_endpoint(flag) == expected

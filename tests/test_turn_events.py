@@ -3,7 +3,7 @@
 The events are what a Llama Stack 0.2.12 server streams for a RAG turn (shaped like its
 agent_instance.py and rag memory tool produce them), parsed into llama-stack-client's own
 pydantic types — the objects the script iterates over. Spans go to an in-memory exporter,
-metrics to an in-memory reader; the script's ask() and otel_genai's TurnObserver are real.
+metrics to an in-memory reader; the agents backend's ask() and TurnObserver are real.
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-import llama_stack_agent_rag_otel as app
-import otel_genai as genai
+from llama_stack_otel import semconv as genai
+from llama_stack_otel.backends import agents
+from llama_stack_otel.console import Console
+from llama_stack_otel.errors import UserError
+from llama_stack_otel.telemetry import Telemetry
 
 QUESTION = "QCANARY-7f3e: should I use npm to start a node.js application?"
 CHUNK_TEXT = "DCANARY-91ab: start node directly so signals reach the process"
@@ -100,18 +103,18 @@ def observed():
     meter_provider = MeterProvider(metric_readers=[reader])
 
     def run(chunks: list, *, capture_content: bool = False):
-        telemetry = genai.Telemetry(tracer=tracer_provider.get_tracer("test"), meter=meter_provider.get_meter("test"),
+        telemetry = Telemetry(tracer=tracer_provider.get_tracer("test"), meter=meter_provider.get_meter("test"),
                                     capture_content=capture_content)
         attributes = {genai.OPERATION_NAME: genai.INVOKE_AGENT, genai.REQUEST_MODEL: "m",
                       genai.PROVIDER_NAME: genai.PROVIDER}
         error = None
         try:
             with telemetry.phase("invoke_agent rag-agent", attributes, kind=SpanKind.CLIENT) as span:
-                observer = genai.TurnObserver(telemetry, span, question=QUESTION, data_source_id=VECTOR_DB,
+                observer = agents.TurnObserver(telemetry, span, question=QUESTION, data_source_id=VECTOR_DB,
                                               metric_attributes=attributes)
-                app.ask(ScriptedAgent(chunks), session_id="session-1", question=QUESTION, show_rag_documents=False,
-                        observer=observer, out=app.Console())
-        except app.UserError as exc:
+                agents.ask(ScriptedAgent(chunks), session_id="session-1", question=QUESTION, show_rag_documents=False,
+                        observer=observer, out=Console())
+        except UserError as exc:
             error = exc
         spans = {s.name: s for s in exporter.get_finished_spans()}
         data = reader.get_metrics_data()
@@ -146,7 +149,7 @@ def test_knowledge_search_becomes_an_execute_tool_span_under_invoke_agent(observ
     assert dict(tool.attributes) == {
         genai.OPERATION_NAME: "execute_tool", genai.TOOL_NAME: "knowledge_search", genai.TOOL_CALL_ID: "call-1",
         genai.TOOL_TYPE: "datastore", genai.DATA_SOURCE_ID: VECTOR_DB, genai.RETRIEVED_CHUNKS: 2,
-        genai.RETRIEVED_CHARS: len(genai.flatten_content(
+        genai.RETRIEVED_CHARS: len(agents.flatten_content(
             rag_turn()[6].event.payload.step_details.tool_responses[0].content)),
     }
     # It spans from the step_start event to the step_complete event.

@@ -1,19 +1,19 @@
-"""GenAI spans and metrics for llama_stack_agent_rag_otel.py — private by default.
+"""The run's own telemetry: phase spans, GenAI metrics, and what may go into them.
 
-The script's trace tells what the application was doing, in the words of the
-OpenTelemetry GenAI semantic conventions (development status) so that any backend
-understands it: a span per phase of the run (``create_agent <name>``,
-``invoke_agent <name>`` per question, ``execute_tool <tool>`` when the agent used
-one), and the client metrics ``gen_ai.client.operation.duration``,
-``gen_ai.client.token.usage`` and ``gen_ai.client.operation.time_to_first_chunk``.
+A phase of the run (``check_server``, ``ingest_documents``, ``create_agent <name>``,
+``invoke_agent <name>`` per question, ``execute_tool <tool>``, ``clean_up``) gets one span
+from ``Telemetry.phase``, named in the words of the OpenTelemetry GenAI conventions
+(semconv.py), with failure recording and the ``gen_ai.client.operation.duration`` metric.
+``AnswerObserver`` turns one streamed answer into time to first chunk, tool spans, token
+usage and the finish reason; each Llama Stack generation feeds it from its own events.
 
-Privacy: by default the spans, events and metrics made here hold sizes, counts and
-ids only — never question text, answers, instructions, documents or retrieved chunks,
-and never the text of an error that may echo them. Setting
-``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` opts in to the
-conventions' content attributes (``gen_ai.input.messages``, ``gen_ai.output.messages``,
-``gen_ai.system_instructions``, ``gen_ai.tool.call.arguments`` / ``.result``).
-The HTTP client spans get URLs without credentials or query values, and no headers.
+Private by default: spans, events and metrics hold sizes, counts and ids only — never
+question text, answers, instructions, documents or retrieved chunks, and never the text of
+an error that may echo them. ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``
+opts in to the conventions' content attributes. HTTP client spans get URLs without
+credentials or query values, and no headers.
+
+Only the OpenTelemetry API is imported here; the metrics SDK loads when metrics are on.
 """
 
 from __future__ import annotations
@@ -24,60 +24,38 @@ import time
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from opentelemetry import metrics, trace
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
-# --- Names from the GenAI semantic conventions ---------------------------------------------------
-# Written out rather than imported: the semconv package marks its gen_ai constants as moved.
+from llama_stack_otel.config import env_flag
+from llama_stack_otel.semconv import (
+    ANSWER_CHARS,
+    CAPTURE_CONTENT_ENV,
+    ERROR_TYPE,
+    FAILED_PHASE,
+    FINISH_REASONS,
+    INPUT_MESSAGES,
+    INPUT_TOKENS,
+    OPERATION_NAME,
+    OUTPUT_MESSAGES,
+    OUTPUT_TOKENS,
+    PROVIDER_NAME,
+    QUESTION_CHARS,
+    REQUEST_MODEL,
+    TIME_TO_FIRST_CHUNK,
+    TOKEN_TYPE,
+    TOOL_CALL_ARGUMENTS,
+    TOOL_CALL_RESULT,
+)
 
-OPERATION_NAME = "gen_ai.operation.name"
-PROVIDER_NAME = "gen_ai.provider.name"
-REQUEST_MODEL = "gen_ai.request.model"
-AGENT_NAME = "gen_ai.agent.name"
-AGENT_ID = "gen_ai.agent.id"
-CONVERSATION_ID = "gen_ai.conversation.id"
-DATA_SOURCE_ID = "gen_ai.data_source.id"
-TOOL_NAME = "gen_ai.tool.name"
-TOOL_TYPE = "gen_ai.tool.type"
-TOOL_CALL_ID = "gen_ai.tool.call.id"
-FINISH_REASONS = "gen_ai.response.finish_reasons"
-TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
-INPUT_TOKENS = "gen_ai.usage.input_tokens"
-OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
-TOKEN_TYPE = "gen_ai.token.type"
-ERROR_TYPE = "error.type"
-# Content: only with the opt-in below.
-SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
-INPUT_MESSAGES = "gen_ai.input.messages"
-OUTPUT_MESSAGES = "gen_ai.output.messages"
-TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
-TOOL_CALL_RESULT = "gen_ai.tool.call.result"
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricReader
+    from opentelemetry.sdk.resources import Resource
 
-CREATE_AGENT = "create_agent"
-INVOKE_AGENT = "invoke_agent"
-EXECUTE_TOOL = "execute_tool"
-PROVIDER = "llama_stack"  # what the client talks to; the server picks the inference provider
-
-# What the conventions do not name: this application's own attributes.
-DOCUMENTS_COUNT = "rag_agent.documents.count"
-DOCUMENTS_BYTES = "rag_agent.documents.bytes"
-CHUNK_SIZE_TOKENS = "rag_agent.chunk_size_tokens"
-EMBEDDING_MODEL = "rag_agent.embedding_model"
-QUESTION_CHARS = "rag_agent.question.chars"
-ANSWER_CHARS = "rag_agent.answer.chars"
-AGENTS_COUNT = "rag_agent.agents.count"
-RETRIEVED_CHUNKS = "rag_agent.retrieval.chunks"
-RETRIEVED_CHARS = "rag_agent.retrieval.chars"
-FAILED_PHASE = "rag_agent.failed_phase"
-
-CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 HEADER_CAPTURE_ENVS = (
     "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST",
     "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE",
@@ -90,7 +68,7 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 
 
 def capture_content_enabled() -> bool:
-    return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() == "true"
+    return env_flag(CAPTURE_CONTENT_ENV)
 
 
 # --- HTTP client spans: no credentials, no query values, no headers -----------------------------
@@ -143,7 +121,12 @@ def resolve_metrics_endpoint(traces_endpoint: str) -> str:
 def configure_metrics(*, endpoint: str, resource: Resource, metric_reader: MetricReader | None = None) -> MeterProvider:
     """Resource -> periodic reader + OTLP/HTTP exporter -> meter provider. The final export
     happens at shutdown, so even a short run delivers its numbers."""
+    from opentelemetry.sdk.metrics import MeterProvider
+
     if metric_reader is None:  # tests pass an in-memory one
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
         metric_reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint))
     # The script shuts the provider down itself, within its export timeout: no atexit hook.
     meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader], shutdown_on_exit=False)
@@ -261,112 +244,66 @@ def text_parts(text: str) -> list[dict[str, str]]:
     return [{"type": "text", "content": text}]
 
 
-# --- One streamed agent turn ---------------------------------------------------------------------
+# --- One streamed answer --------------------------------------------------------------------------
 
 
-def flatten_content(content: Any) -> str:
-    """Llama Stack's interleaved content (a string or a list of items) as text."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(flatten_content(item) for item in content)
-    return str(getattr(content, "text", "") or "")
-
-
-def reported_usage(*sources: Any) -> tuple[int, int] | None:
-    """Input and output tokens, if one of these objects carries the server's usage metrics
-    (``metrics: [{metric: prompt_tokens | completion_tokens, value}]``, as Llama Stack's
-    inference responses do). Llama Stack 0.2.12's agent turn events carry none."""
-    for source in sources:
-        found = {}
-        for item in getattr(source, "metrics", None) or []:
-            name = item.get("metric") if isinstance(item, dict) else getattr(item, "metric", None)
-            value = item.get("value") if isinstance(item, dict) else getattr(item, "value", None)
-            if name in ("prompt_tokens", "completion_tokens") and isinstance(value, (int, float)):
-                found[name] = int(value)
-        if found:
-            return found.get("prompt_tokens", 0), found.get("completion_tokens", 0)
-    return None
-
-
-class TurnObserver:
-    """Watches the stream of one agent turn inside its ``invoke_agent`` span: time to the first
-    answer token, an ``execute_tool`` span per tool the server ran, token usage when reported,
-    the finish reason. It reads the events; printing the answer is the caller's business."""
+class AnswerObserver:
+    """What one question's ``invoke_agent`` span learns while its answer streams: time to the
+    first answer text, an ``execute_tool`` span per tool the server ran, token usage when the
+    server reports it, the finish reason; metrics when the answer is done. Each Llama Stack
+    generation reads its own events and calls these methods; printing is not done here."""
 
     def __init__(self, telemetry: Telemetry, span: Span, *, question: str, data_source_id: str,
                  metric_attributes: Mapping[str, Any]) -> None:
         self.telemetry = telemetry
         self.span = span
-        span.set_attribute(QUESTION_CHARS, len(question))
-        telemetry.content(span, INPUT_MESSAGES, [{"role": "user", "parts": text_parts(question)}])
         self.data_source_id = data_source_id
         self.metric_attributes = dict(metric_attributes)
+        span.set_attribute(QUESTION_CHARS, len(question))
+        telemetry.content(span, INPUT_MESSAGES, [{"role": "user", "parts": text_parts(question)}])
         self.started = time.perf_counter()
         self.first_chunk_s: float | None = None
         self.tool_started_ns: dict[str, int] = {}
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.usage_reported = False
+        self.usage: tuple[int, int] | None = None
 
-    def observe(self, chunk: Any) -> None:
-        event = getattr(chunk, "event", None)
-        payload = getattr(event, "payload", None)
-        if payload is None:  # an error chunk: the caller raises, the phase span records it
-            return
-        kind = (payload.event_type, getattr(payload, "step_type", None))
-        if kind == ("step_progress", "inference") and getattr(payload.delta, "type", None) == "text":
-            if self.first_chunk_s is None and payload.delta.text:
-                self.first_chunk_s = time.perf_counter() - self.started
-                self.span.set_attribute(TIME_TO_FIRST_CHUNK, self.first_chunk_s)
-        elif kind == ("step_start", "tool_execution"):
-            self.tool_started_ns[payload.step_id] = time.time_ns()
-        elif kind == ("step_complete", "tool_execution"):
-            self._tool_spans(payload.step_details, started_ns=self.tool_started_ns.pop(payload.step_id, None))
-        elif kind == ("step_complete", "inference"):
-            self._add_usage(reported_usage(payload.step_details, payload, chunk))
-        elif payload.event_type == "turn_complete":
-            turn = payload.turn
-            if not self.usage_reported:  # a per-turn total, if the server gives one instead
-                self._add_usage(reported_usage(turn, payload, chunk))
-            self.span.set_attribute(FINISH_REASONS, [turn.output_message.stop_reason])
+    def text_arrived(self, text: str) -> None:
+        if self.first_chunk_s is None and text:
+            self.first_chunk_s = time.perf_counter() - self.started
+            self.span.set_attribute(TIME_TO_FIRST_CHUNK, self.first_chunk_s)
 
-    def _add_usage(self, usage: tuple[int, int] | None) -> None:
-        if usage is None:
-            return
-        self.usage_reported = True
-        self.input_tokens += usage[0]
-        self.output_tokens += usage[1]
+    def tool_started(self, call_id: str) -> None:
+        self.tool_started_ns.setdefault(call_id, time.time_ns())
 
-    def _tool_spans(self, step: Any, *, started_ns: int | None) -> None:
-        """One execute_tool span per call, from when the server announced the step to now."""
-        calls = {call.call_id: call for call in step.tool_calls}
-        for response in step.tool_responses:
-            tool = str(response.tool_name)
-            call = calls.get(response.call_id)
-            attributes: dict[str, Any] = {OPERATION_NAME: EXECUTE_TOOL, TOOL_NAME: tool, TOOL_CALL_ID: response.call_id}
-            result = flatten_content(response.content)
-            if tool == "knowledge_search":
-                metadata = response.metadata or {}
-                attributes.update({TOOL_TYPE: "datastore", DATA_SOURCE_ID: self.data_source_id,
-                                   RETRIEVED_CHUNKS: len(metadata.get("document_ids") or []),
-                                   RETRIEVED_CHARS: len(result)})
-            span = self.telemetry.tracer.start_span(f"{EXECUTE_TOOL} {tool}", kind=SpanKind.INTERNAL,
-                                                    attributes=attributes, start_time=started_ns)
-            if call is not None:
-                self.telemetry.content(span, TOOL_CALL_ARGUMENTS, call.arguments)
-            self.telemetry.content(span, TOOL_CALL_RESULT, result)
-            span.end()
+    def tool_done(self, *, tool: str, call_id: str, attributes: Mapping[str, Any], arguments: Any,
+                  result: Any) -> None:
+        """One execute_tool span, from when the server announced the call to now."""
+        from llama_stack_otel.semconv import EXECUTE_TOOL, TOOL_CALL_ID, TOOL_NAME
+
+        span = self.telemetry.tracer.start_span(
+            f"{EXECUTE_TOOL} {tool}", kind=SpanKind.INTERNAL,
+            attributes={OPERATION_NAME: EXECUTE_TOOL, TOOL_NAME: tool, TOOL_CALL_ID: call_id, **attributes},
+            start_time=self.tool_started_ns.pop(call_id, None))
+        if arguments is not None:
+            self.telemetry.content(span, TOOL_CALL_ARGUMENTS, arguments)
+        self.telemetry.content(span, TOOL_CALL_RESULT, result)
+        span.end()
+
+    def add_usage(self, input_tokens: int, output_tokens: int) -> None:
+        before = self.usage or (0, 0)
+        self.usage = (before[0] + input_tokens, before[1] + output_tokens)
+
+    def finish_reason(self, reason: str) -> None:
+        self.span.set_attribute(FINISH_REASONS, [reason])
 
     def finish(self, *, answer: str) -> None:
-        """The answer's size always, its text only with the opt-in; metrics for the turn."""
+        """The answer's size always, its text only with the opt-in; metrics for the answer."""
         self.span.set_attribute(ANSWER_CHARS, len(answer))
         self.telemetry.content(self.span, OUTPUT_MESSAGES, [{"role": "assistant", "parts": text_parts(answer)}])
         instruments = self.telemetry.instruments
         if self.first_chunk_s is not None:
             instruments.time_to_first_chunk.record(self.first_chunk_s, self.metric_attributes)
-        if self.usage_reported:
-            self.span.set_attribute(INPUT_TOKENS, self.input_tokens)
-            self.span.set_attribute(OUTPUT_TOKENS, self.output_tokens)
-            for token_type, count in (("input", self.input_tokens), ("output", self.output_tokens)):
+        if self.usage is not None:
+            self.span.set_attribute(INPUT_TOKENS, self.usage[0])
+            self.span.set_attribute(OUTPUT_TOKENS, self.usage[1])
+            for token_type, count in zip(("input", "output"), self.usage, strict=True):
                 instruments.token_usage.record(count, {**self.metric_attributes, TOKEN_TYPE: token_type})

@@ -1,6 +1,6 @@
 """Getting the run's telemetry out — or saying plainly that it did not get out.
 
-llama_stack_agent_rag_otel.py exports spans and metrics over OTLP/HTTP. With the
+The script exports spans and metrics over OTLP/HTTP. With the
 OpenTelemetry SDK's defaults (1.45), a collector that is down, answers 503 or never
 answers keeps the script alive for 7 to 20 s after its work is done, retrying with
 backoff, and lost spans are only mentioned in log lines. This module bounds that wait
@@ -20,8 +20,6 @@ and accounts for every span:
 
 from __future__ import annotations
 
-import math
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -29,58 +27,11 @@ from typing import Any
 
 import requests
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.metrics.export import MetricExportResult
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 TIMEOUT_ENV = "OTEL_EXPORTER_OTLP_TIMEOUT"
-# Not the specification's 10 s: a command-line run should not hang for long at exit
-# because its collector is gone, and a collector that is up answers in milliseconds.
-DEFAULT_EXPORT_TIMEOUT_MS = 1500.0
-# The samplers this SDK's TracerProvider understands from OTEL_TRACES_SAMPLER; anything
-# else it would replace by the default with only a log line.
-KNOWN_SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always_on",
-                  "parentbased_always_off", "parentbased_traceidratio")
-RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
-
-
-class ConfigError(ValueError):
-    """A telemetry setting the script cannot use; the message names it and says what is expected."""
-
-
-def resolve_export_timeout_ms(flag: float | None) -> float:
-    """--export-timeout, else OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds, per the OTLP spec), else the default."""
-    if flag is not None:
-        return flag
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_EXPORT_TIMEOUT_MS
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"{TIMEOUT_ENV}={raw!r} is not a positive number of milliseconds")
-    return value
-
-
-def check_sampler_env() -> None:
-    """Refuse an OTEL_TRACES_SAMPLER (and its ratio argument) the SDK would silently replace."""
-    name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
-    if not name:
-        return
-    if name not in KNOWN_SAMPLERS:
-        raise ConfigError(f"OTEL_TRACES_SAMPLER={name!r} is not a sampler this script knows — use one of "
-                          f"{', '.join(KNOWN_SAMPLERS)}")
-    raw = os.environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
-    if name in RATIO_SAMPLERS and raw:
-        try:
-            ratio = float(raw)
-        except ValueError:
-            ratio = math.nan
-        if not 0.0 <= ratio <= 1.0:
-            raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG={raw!r} is not a ratio between 0 and 1")
 
 
 # --- What the collector answered ------------------------------------------------------------------
@@ -218,11 +169,14 @@ class Delivery:
         self.metric_exporter: AccountingMetricExporter | None = None
         self.unfinished: list[str] = []  # providers whose shutdown was still running when the wait ended
 
-    def span_exporter(self) -> SpanExporter:
-        # timeout is in seconds here; passing it means the SDK never reads OTEL_EXPORTER_OTLP_TIMEOUT itself.
-        exporter = OTLPSpanExporter(endpoint=self.traces.endpoint, timeout=self.timeout_ms / 1000,
-                                    session=self.traces.session)
-        return self.spans.wrap(exporter)
+    @property
+    def session(self) -> requests.Session:
+        """For the OTLP span exporter's ``session``: it watches what each export meets."""
+        return self.traces.session
+
+    def counted(self, span_exporter: SpanExporter) -> SpanExporter:
+        """The span exporter, counting the spans each export delivered or failed."""
+        return self.spans.wrap(span_exporter)
 
     def new_metric_exporter(self, endpoint: str) -> AccountingMetricExporter:
         self.metrics = ExportWatch(endpoint)
@@ -261,10 +215,10 @@ class Delivery:
             assert self.metrics is not None
             reason = self.metrics.problem or self._waited()
             return f"metrics could not be delivered to {self.metrics.endpoint} ({reason}) — {advice}"
-        reason = self.traces.problem or (self._waited() if "traces" in self.unfinished else None)
-        if reason is None:
+        problem = self.traces.problem or (self._waited() if "traces" in self.unfinished else None)
+        reason = problem or "the span export queue was full"
+        if problem is None:
             # Every export tried succeeded: the missing spans never left the process.
-            reason = "the span export queue was full"
             advice = "raise OTEL_BSP_MAX_QUEUE_SIZE"
         line = (f"traces could not be delivered to {self.traces.endpoint} ({reason}): "
                 f"{spans.lost} of {spans.ended} spans lost")

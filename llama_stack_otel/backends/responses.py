@@ -1,0 +1,323 @@
+"""The RAG run on Llama Stack 0.4 and later (and OGX): files, a vector store, the Responses API.
+
+Those servers no longer have the Agents API, vector DBs or the rag tool the script uses on
+0.2.x. The same run there: each document is uploaded as a file and attached to a new vector
+store (the server chunks and embeds it), each question is one call of the Responses API with
+the file_search tool over that store (the questions chained by previous_response_id, as the
+agent's session chains its turns), and the store, the files and the stored responses are
+removed at the end, also when the run fails or is interrupted.
+
+The 0.2.x client pinned in requirements.txt has these routes only under /v1/openai/v1, which
+newer servers do not serve, so the calls go through its generic get/post/delete (``Calls``):
+the same instrumented HTTP client, the same traceparent, the same exceptions and error
+messages. They go without the header in which that client announces its version: newer
+servers answer HTTP 426 to a client whose major.minor differs from theirs, and these calls
+are written for the newer API.
+The phase spans mean what they mean on 0.2.x (check_server, ingest_documents, one
+invoke_agent per question with execute_tool file_search under it, clean_up); there is no
+agent to create.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+
+from opentelemetry.trace import SpanKind
+
+from llama_stack_otel import names, semconv
+from llama_stack_otel.backends import Removal, remove_all, stream_answer
+from llama_stack_otel.config import API_AGENTS, API_RESPONSES, Settings
+from llama_stack_otel.console import Console
+from llama_stack_otel.documents import Document
+from llama_stack_otel.errors import EXIT_SERVER, UserError, model_not_registered
+from llama_stack_otel.signals import signals
+from llama_stack_otel.telemetry import AnswerObserver, Telemetry, text_parts
+
+FIRST_RESPONSES_VERSION = (0, 4)
+TOOL = "file_search"
+INGEST_POLL_S = 0.2
+CHUNK_OVERLAP_SHARE = 0.2  # of the chunk size
+MAX_SEARCH_RESULTS = 5  # chunks a search returns, as knowledge_search's default on 0.2.x
+VERSION_HEADER = "X-LlamaStack-Client-Version"
+
+
+class Calls:
+    """The client's generic HTTP methods, JSON in and out, without its version header."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    @staticmethod
+    def _options(options: dict | None) -> dict:
+        from llama_stack_client._types import Omit  # how the client drops one of its default headers
+
+        options = dict(options or {})
+        options["headers"] = {**options.get("headers", {}), VERSION_HEADER: Omit()}
+        return options
+
+    def get(self, path: str, *, options: dict | None = None) -> Any:
+        return self.client.get(path, cast_to=object, options=self._options(options))
+
+    def post(self, path: str, *, options: dict | None = None, **kwargs: Any) -> Any:
+        return self.client.post(path, cast_to=object, options=self._options(options), **kwargs)
+
+    def delete(self, path: str, *, options: dict | None = None) -> Any:
+        return self.client.delete(path, cast_to=object, options=self._options(options))
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def server_api(client: Any) -> tuple[str, str]:
+    """(which API the server has, its version) from GET /v1/version."""
+    version = str(Calls(client).get("/v1/version").get("version", ""))
+    if version_tuple(version) >= FIRST_RESPONSES_VERSION:
+        return API_RESPONSES, version
+    return API_AGENTS, version
+
+
+def check_model(client: Any, model: str) -> str:
+    """The server's id for the LLM the user named: newer servers prefix it with the provider
+    (llama-cpp/gemma3-270m), so gemma3-270m finds it too."""
+    listed = Calls(client).get("/v1/models").get("data", [])
+    llms = sorted(str(m.get("id") or m.get("identifier")) for m in listed if model_type(m) == "llm")
+    for candidate in llms:
+        if candidate == model or candidate.endswith(f"/{model}"):
+            return candidate
+    raise model_not_registered(model, llms)
+
+
+def model_type(model: dict) -> str:
+    metadata = model.get("custom_metadata") or model.get("metadata") or {}
+    return str(model.get("model_type") or metadata.get("model_type") or "")
+
+
+class Responses:
+    api = API_RESPONSES
+
+    def __init__(self, client: Any, *, settings: Settings, run_id: str, telemetry: Telemetry, out: Console) -> None:
+        self.client = Calls(client)
+        self.settings = settings
+        self.run_id = run_id
+        self.telemetry = telemetry
+        self.out = out
+        self.model = settings.model
+        self.vector_store_name = names.vector_store(run_id)
+        self.vector_store_id: str | None = None  # "" once asked for, until the server has answered
+        self.response_pending = False  # a response was asked for and its id has not arrived yet
+        self.file_ids: list[str] = []
+        self.response_ids: list[str] = []
+        self.previous: str | None = None  # each question follows on from the last answer
+        self.model_attributes: dict[str, Any] = {}
+
+    def check(self) -> None:
+        if self.settings.questions:
+            self.model = check_model(self.client, self.settings.model)
+        self.model_attributes = {semconv.REQUEST_MODEL: self.model, semconv.PROVIDER_NAME: semconv.PROVIDER}
+
+    def ingest(self, documents: list[Document]) -> None:
+        client, settings = self.client, self.settings
+        total_bytes = sum(d.size_bytes for d in documents)
+        with self.telemetry.phase("ingest_documents", {
+            semconv.DOCUMENTS_COUNT: len(documents), semconv.DOCUMENTS_BYTES: total_bytes,
+            semconv.CHUNK_SIZE_TOKENS: settings.chunk_size_in_tokens,
+        }) as span:
+            self.vector_store_id = ""  # asked for: an interrupt may come before the answer
+            store = client.post("/v1/vector_stores", body={"name": self.vector_store_name})
+            self.vector_store_id = store_id = str(store["id"])
+            span.set_attribute(semconv.DATA_SOURCE_ID, store_id)
+            embedding_model = (store.get("metadata") or {}).get("embedding_model")
+            if embedding_model:
+                span.set_attribute(semconv.EMBEDDING_MODEL, str(embedding_model))
+            self.out.line(f"Ingesting {len(documents)} documents ({total_bytes / 1024:.1f} KB) into vector store "
+                          f"{store_id} ...")
+            started = time.monotonic()
+            for document in documents:
+                signals.checkpoint()
+                name = document.document_id.replace("/", "__") + ".txt"
+                uploaded = client.post("/v1/files", body={"purpose": "assistants"},
+                                       files=[("file", (name, document.text.encode(), "text/plain"))],
+                                       options={"headers": {"Content-Type": "multipart/form-data"}})
+                self.file_ids.append(uploaded["id"])
+                attached = client.post(f"/v1/vector_stores/{store_id}/files",
+                                       body={"file_id": uploaded["id"], "chunking_strategy": chunking(settings)})
+                wait_until_processed(client, store_id, attached, document_id=document.document_id,
+                                     stall_timeout=settings.stall_timeout)
+        self.out.line(f"Ingested {len(documents)} documents in {time.monotonic() - started:.1f} s")
+        signals.checkpoint()
+
+    def ask(self, question: str) -> str:
+        signals.checkpoint()
+        with self.telemetry.phase(f"{semconv.INVOKE_AGENT} {names.AGENT}", kind=SpanKind.CLIENT, attributes={
+            semconv.OPERATION_NAME: semconv.INVOKE_AGENT, semconv.AGENT_NAME: names.AGENT,
+            semconv.DATA_SOURCE_ID: self.vector_store_id, **self.model_attributes,
+        }) as span:
+            self.telemetry.content(span, semconv.SYSTEM_INSTRUCTIONS, text_parts(self.settings.instructions))
+            observer = ResponseObserver(self.telemetry, span, question=question,
+                                        data_source_id=str(self.vector_store_id),
+                                        metric_attributes={semconv.OPERATION_NAME: semconv.INVOKE_AGENT,
+                                                           **self.model_attributes})
+            answer = stream_answer(self.out, question, self._pieces(question, observer))
+            observer.finish(answer=answer)
+        if not observer.response_id:
+            raise UserError("the server's response stream ended without a response id", exit_code=EXIT_SERVER)
+        self.previous = observer.response_id
+        return answer
+
+    def _pieces(self, question: str, observer: ResponseObserver) -> Iterator[str | None]:
+        """One streamed response: the text of each event (None for the others)."""
+        from llama_stack_client import Stream  # the client's SSE reader, imported after the instrumentation
+
+        body: dict[str, Any] = {
+            "model": self.model, "input": question, "instructions": self.settings.instructions, "stream": True,
+            "tools": [{"type": TOOL, "vector_store_ids": [self.vector_store_id],
+                       "max_num_results": MAX_SEARCH_RESULTS}],
+            "tool_choice": tool_choice(self.settings), "include": ["file_search_call.results"],
+            # The server stores every response: tagged, so that one whose id an interrupted run
+            # never saw can still be found and removed.
+            "metadata": {names.RUN_ID_METADATA: self.run_id},
+        }
+        if self.previous:
+            body["previous_response_id"] = self.previous
+        self.response_pending = True
+        events: Iterator[dict] = self.client.post("/v1/responses", body=body, stream=True, stream_cls=Stream[object])
+        for event in events:
+            observer.observe(event)
+            if self.response_pending and observer.response_id:
+                self.response_ids.append(observer.response_id)
+                self.response_pending = False
+            kind = event.get("type")
+            if kind in ("response.failed", "error"):
+                raise UserError(f"the model's response failed on the server: {server_error(event)}",
+                                exit_code=EXIT_SERVER, trace_message="the model's response failed on the server")
+            if kind == "response.output_item.done" and self.settings.show_rag_documents:
+                self._show_results(event.get("item") or {})
+            yield str(event.get("delta", "")) if kind == "response.output_text.delta" else None
+
+    def _show_results(self, item: dict) -> None:
+        if item.get("type") != "file_search_call":
+            return
+        texts = "\n".join(str(r.get("text", "")) for r in item.get("results") or [])
+        self.out.line(f"{chr(10) if self.out.streaming else ''}--- {TOOL} returned ---\n{texts}\n---")
+
+    def clean_up(self) -> list[str]:
+        """Remove the stored responses, the vector store and the files."""
+        client, timeout = self.client, self.settings.clean_up_timeout
+        response_ids = list(self.response_ids)
+        if self.response_pending:  # it may have been stored before its id came back
+            response_ids += [r for r in find_responses(client, run_id=self.run_id) if r not in response_ids]
+        paths = [("stored response", f"/v1/responses/{r}") for r in response_ids]
+        store_id = self.vector_store_id
+        if store_id == "":  # asked for, answer never seen: it may exist all the same, under its name
+            store_id = find_vector_store(client, name=self.vector_store_name)
+        if store_id:
+            paths.append(("vector store", f"/v1/vector_stores/{store_id}"))
+        paths += [("file", f"/v1/files/{f}") for f in self.file_ids]
+        removals = [Removal(f"{what} {path.rsplit('/', 1)[1]}", path,
+                            partial(client.delete, path, options={"timeout": timeout}))
+                    for what, path in paths]
+        attributes = {semconv.DATA_SOURCE_ID: self.vector_store_id} if self.vector_store_id else {}
+        problems = remove_all(removals, telemetry=self.telemetry, url=self.settings.llama_stack_url,
+                              attributes={**attributes, semconv.FILES_COUNT: len(self.file_ids)})
+        # Removed, or reported: never twice.
+        self.response_ids, self.file_ids, self.vector_store_id, self.response_pending = [], [], None, False
+        return problems
+
+
+def chunking(settings: Settings) -> dict:
+    size = settings.chunk_size_in_tokens
+    return {"type": "static", "static": {"max_chunk_size_tokens": size,
+                                         "chunk_overlap_tokens": int(size * CHUNK_OVERLAP_SHARE)}}
+
+
+def wait_until_processed(client: Calls, vector_store_id: str, attached: dict, *, document_id: str,
+                         stall_timeout: float) -> None:
+    """Newer servers embed a small file before they answer; a large one may still be in
+    progress. A file that stays in progress longer than stall_timeout fails the run: a server
+    whose file worker died never says so."""
+    deadline = time.monotonic() + stall_timeout
+    while attached.get("status") == "in_progress":
+        signals.checkpoint()
+        if time.monotonic() > deadline:
+            raise UserError(f"Llama Stack has not finished ingesting {document_id} after {stall_timeout:g} s "
+                            "(still in_progress) — check the server's log, or raise --stall-timeout",
+                            exit_code=EXIT_SERVER, trace_message="a document's ingestion stalled (in_progress)")
+        time.sleep(INGEST_POLL_S)
+        attached = client.get(f"/v1/vector_stores/{vector_store_id}/files/{attached['id']}")
+    if attached.get("status") != "completed":
+        error = attached.get("last_error") or {}
+        detail = " ".join(str(error.get("message", attached.get("status"))).split())[:200]
+        raise UserError(f"Llama Stack could not ingest {document_id}: {detail}", exit_code=EXIT_SERVER,
+                        trace_message=f"a document could not be ingested ({attached.get('status')})")
+
+
+def tool_choice(settings: Settings) -> Any:
+    """The agent's --tool-choice in the Responses API's terms: a tool name means that tool."""
+    choice = settings.tool_choice
+    if choice in ("auto", "required", "none"):
+        return choice
+    return {"type": TOOL}  # knowledge_search (0.2.x's name for the search) or file_search
+
+
+def server_error(event: dict) -> str:
+    error = (event.get("response") or {}).get("error") or event.get("error") or {}
+    message = error.get("message", error) if isinstance(error, dict) else error
+    return " ".join(str(message or "no reason given").split())[:200]
+
+
+class ResponseObserver(AnswerObserver):
+    """Reads one response's events: answer text, file_search calls (from the server saying one
+    started to its item being done), usage, and why the response ended."""
+
+    response_id: str | None = None
+
+    def observe(self, event: dict) -> None:
+        kind = str(event.get("type", ""))
+        response = event.get("response") or {}
+        if response.get("id"):
+            self.response_id = str(response["id"])
+        if kind == "response.output_text.delta":
+            self.text_arrived(str(event.get("delta") or ""))
+        elif kind == "response.file_search_call.in_progress":
+            self.tool_started(str(event.get("item_id")))
+        elif kind == "response.output_item.done" and (event.get("item") or {}).get("type") == "file_search_call":
+            item = event["item"]
+            results = item.get("results") or []
+            self.tool_done(tool=TOOL, call_id=str(item.get("id")), attributes={
+                semconv.TOOL_TYPE: "datastore", semconv.DATA_SOURCE_ID: self.data_source_id,
+                semconv.RETRIEVED_CHUNKS: len(results),
+                semconv.RETRIEVED_CHARS: sum(len(str(r.get("text", ""))) for r in results),
+            }, arguments={"queries": item.get("queries") or []}, result=[str(r.get("text", "")) for r in results])
+        elif kind in ("response.completed", "response.incomplete"):
+            usage = response.get("usage") or {}
+            if "input_tokens" in usage and "output_tokens" in usage:
+                self.usage = (int(usage["input_tokens"]), int(usage["output_tokens"]))
+            # incomplete: the answer hit the token limit ("length"), as a turn's out_of_tokens
+            reason = (response.get("incomplete_details") or {}).get("reason") or response.get("status") or "completed"
+            self.finish_reason(str(reason))
+
+
+def find_vector_store(client: Any, *, name: str) -> str | None:
+    try:
+        stores = client.get("/v1/vector_stores", options={"params": {"limit": 100}}).get("data", [])
+    except Exception:  # noqa: BLE001 - the clean-up goes on; the caller reports what it could not remove
+        return None
+    return next((str(s["id"]) for s in stores if s.get("name") == name), None)
+
+
+def find_responses(client: Any, *, run_id: str) -> list[str]:
+    try:
+        stored = client.get("/v1/responses", options={"params": {"limit": 100}}).get("data", [])
+    except Exception:  # noqa: BLE001 - the clean-up goes on with the ids it has
+        return []
+    return [str(r["id"]) for r in stored if (r.get("metadata") or {}).get(names.RUN_ID_METADATA) == run_id]
