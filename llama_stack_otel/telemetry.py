@@ -19,7 +19,6 @@ Only the OpenTelemetry API is imported here; the metrics SDK loads when metrics 
 from __future__ import annotations
 
 import json
-import os
 import time
 import traceback
 from collections.abc import Iterator, Mapping
@@ -56,12 +55,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricReader
     from opentelemetry.sdk.resources import Resource
 
-HEADER_CAPTURE_ENVS = (
-    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST",
-    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE",
-)
 METER_NAME = "Python LlamaStack application"
-DEFAULT_OTLP_METRICS_ENDPOINT = "http://localhost:4318/v1/metrics"
 # Bucket boundaries the GenAI metric conventions advise.
 DURATION_BUCKETS_S = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -93,29 +87,7 @@ def scrub_http_span(span: Span, request: Any) -> None:
             span.set_attribute(key, redact_url(str(request.url)))
 
 
-def disable_header_capture() -> list[str]:
-    """The HTTPX instrumentation records headers named in these variables; we never do.
-    Returns the variables that were set, so the caller can say they are ignored."""
-    return [name for name in HEADER_CAPTURE_ENVS if os.environ.pop(name, None)]
-
-
 # --- Metrics -------------------------------------------------------------------------------------
-
-
-def metrics_disabled() -> bool:
-    return os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "none"
-
-
-def resolve_metrics_endpoint(traces_endpoint: str) -> str:
-    """The signal variable, else the traces endpoint with /v1/metrics for /v1/traces (same base),
-    else the base variable + /v1/metrics."""
-    if os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
-        return os.environ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]
-    if traces_endpoint.rstrip("/").endswith("/v1/traces"):
-        return traces_endpoint.rstrip("/")[: -len("/v1/traces")] + "/v1/metrics"
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        return os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/metrics"
-    return DEFAULT_OTLP_METRICS_ENDPOINT
 
 
 def configure_metrics(*, endpoint: str, resource: Resource, metric_reader: MetricReader | None = None) -> MeterProvider:
@@ -181,7 +153,8 @@ def record_failure(span: Span, exc: BaseException, *, capture_content: bool) -> 
     if not capture_content:
         # A formatted traceback ends with (and chains) the full messages: keep the frames only.
         frames = "".join(traceback.format_tb(exc.__traceback__))
-        attributes["exception.stacktrace"] = f"Traceback (most recent call last):\n{frames}{type(exc).__qualname__}: {message}"
+        attributes["exception.stacktrace"] = (f"Traceback (most recent call last):\n{frames}"
+                                              f"{type(exc).__qualname__}: {message}")
     span.record_exception(exc, attributes=attributes)
     span.set_status(StatusCode.ERROR, message)
     span.set_attribute(ERROR_TYPE, type(exc).__qualname__)

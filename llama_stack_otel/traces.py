@@ -205,7 +205,8 @@ class Jaeger:
         if document is None:
             return []
         if not isinstance(document, Mapping):
-            raise BackendError(f"{self.label} answered something that is not a trace (a JSON {type(document).__name__})")
+            raise BackendError(f"{self.label} answered something that is not a trace "
+                               f"(a JSON {type(document).__name__})")
         return spans_from_otlp_json(document.get("result", document))
 
 

@@ -128,8 +128,8 @@ def judge(spans: Sequence[Span], *, client_service: str | None = None,
         if not roots:
             problems.append("no root span: the top of the trace never arrived")
         elif len(roots) > 1:
-            names = ", ".join(repr(_short(r.name, 40)) for r in roots[:3])
-            problems.append(f"{len(roots)} root spans ({names}{', ...' if len(roots) > 3 else ''}): "
+            listed = ", ".join(repr(_short(r.name, 40)) for r in roots[:3])
+            problems.append(f"{len(roots)} root spans ({listed}{', ...' if len(roots) > 3 else ''}): "
                             f"part of the work started a trace of its own")
         if orphans:
             first = orphans[0]
@@ -260,7 +260,8 @@ def render_tree(spans: Sequence[Span], *, width: int = DEFAULT_WIDTH, ascii_only
     def emit(line: _Line, prefix: str, connector: str, note: str = "") -> None:
         name = line.name + (f" ×{line.count}" if line.count > 1 and not ascii_only else
                             f" x{line.count}" if line.count > 1 else "") + note
-        right = f"  {_short(line.service or '?', service_width):<{service_width}}  {format_duration(line.duration_ns):>8}"
+        service = _short(line.service or "?", service_width)
+        right = f"  {service:<{service_width}}  {format_duration(line.duration_ns):>8}"
         right += "  ERROR" if line.error else ""
         room = max(10, width - len(right))
         out.append(f"{_short(prefix + connector + name, room):<{room}}{right}".rstrip())

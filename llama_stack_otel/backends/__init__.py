@@ -81,7 +81,8 @@ def connect(settings: Settings, *, run_id: str, telemetry: Telemetry, out: Conso
         raise
     problems = generation.clean_up()
     if problems:
-        raise UserError(problems[0], exit_code=EXIT_SERVER, trace_message=f"clean-up left {len(problems)} thing(s) behind")
+        raise UserError(problems[0], exit_code=EXIT_SERVER,
+                        trace_message=f"clean-up left {len(problems)} thing(s) behind")
 
 
 # --- What both generations share -----------------------------------------------------------------
