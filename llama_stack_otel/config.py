@@ -40,6 +40,12 @@ TRACE_BACKENDS = ("auto", "jaeger", "phoenix")
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+# OpenTelemetry's GenAI instrumentations read that variable two ways: true/false (the OpenAI
+# instrumentation's boolean) and opentelemetry-util-genai's modes. Content goes on spans for
+# true and the two SPAN_ modes; this project's yes/no words work as well.
+SPAN_CONTENT_MODES = ("span_only", "span_and_event")
+NO_SPAN_CONTENT_MODES = ("no_content", "event_only")
 
 
 class ConfigError(ValueError):
@@ -55,6 +61,19 @@ def env_flag(name: str) -> bool:
         return False
     raise ConfigError(f"{name}={os.environ[name]!r} is not a yes/no value — use 1, true, yes or on; "
                       "0, false, no or off")
+
+
+def capture_content_setting() -> bool:
+    """Whether message content may go on spans, from OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT:
+    true/1/yes/on, SPAN_ONLY or SPAN_AND_EVENT say yes; false/0/no/off, NO_CONTENT, EVENT_ONLY
+    (no events are emitted here) or unset say no; anything else raises ConfigError."""
+    raw = os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower()
+    if raw in TRUE_WORDS or raw in SPAN_CONTENT_MODES:
+        return True
+    if raw in FALSE_WORDS or raw in NO_SPAN_CONTENT_MODES:
+        return False
+    raise ConfigError(f"{CAPTURE_CONTENT_ENV}={os.environ[CAPTURE_CONTENT_ENV]!r} is not a value it takes — use true "
+                      "or false (also 1/0, yes/no, on/off), or NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT")
 
 
 def env_choice(name: str, choices: Sequence[str], default: str) -> str:

@@ -1,0 +1,212 @@
+"""A loopback HTTP server that answers like Llama Stack, from canned JSON and server-sent events.
+
+For the instrumentor's tests and its benchmark: the real llama-stack-client talks to it over
+real HTTP, so what the instrumentation sees is what it sees against a server. It answers the
+calls of a RAG agent on 0.2.x (create an agent, list its tools, open a session, a streamed or
+whole turn, delete the agent) and of the Responses API (a streamed or whole response), and
+keeps every request it got. The events are shaped like Llama Stack 0.2.12's agent turns and
+0.7.3's responses (see ``rag_turn`` and ``rag_response``); a test swaps in its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+AGENT_ID = "agent-1"
+SESSION_ID = "session-1"
+RESPONSE_ID = "resp_1"
+VECTOR_STORE = "vs_1"
+TOOL = {"identifier": "knowledge_search", "provider_id": "rag-runtime", "toolgroup_id": "builtin::rag",
+        "description": "search the documents", "parameters": [], "type": "tool"}
+
+
+def usage_metrics(prompt: int, completion: int) -> list[dict]:
+    """The metrics Llama Stack's inference router attaches to responses."""
+    return [{"metric": "prompt_tokens", "value": prompt}, {"metric": "completion_tokens", "value": completion},
+            {"metric": "total_tokens", "value": prompt + completion}]
+
+
+def rag_turn(*, question: str, chunk_text: str, answer: list[str],
+             inference_metrics: list[dict] | None = None) -> list[dict]:
+    """A turn's events: turn_start; inference that calls knowledge_search; the tool step;
+    inference that answers in the given pieces; turn_complete."""
+    tool_call = {"call_id": "call-1", "tool_name": "knowledge_search", "arguments": {"query": question}}
+    tool_content = [
+        {"type": "text", "text": "knowledge_search tool found 2 chunks:\nBEGIN of knowledge_search tool results.\n"},
+        {"type": "text", "text": f"Result 1\nContent: {chunk_text}\n"},
+        {"type": "text", "text": "Result 2\nContent: use a process manager\n"},
+        {"type": "text", "text": "END of knowledge_search tool results.\n"},
+    ]
+    step_extra = {"metrics": inference_metrics} if inference_metrics else {}
+    text = "".join(answer)
+    turn = {"turn_id": "turn-1", "session_id": SESSION_ID, "started_at": "2026-11-24T10:00:00Z",
+            "input_messages": [{"role": "user", "content": question}], "steps": []}
+    payloads = [
+        {"event_type": "turn_start", "turn_id": "turn-1"},
+        {"event_type": "step_start", "step_type": "inference", "step_id": "s1"},
+        {"event_type": "step_progress", "step_type": "inference", "step_id": "s1",
+         "delta": {"type": "tool_call", "parse_status": "succeeded", "tool_call": tool_call}},
+        {"event_type": "step_complete", "step_type": "inference", "step_id": "s1", "step_details": {
+            "step_type": "inference", "step_id": "s1", "turn_id": "turn-1", **step_extra,
+            "model_response": {"role": "assistant", "content": "", "stop_reason": "end_of_message",
+                               "tool_calls": [tool_call]}}},
+        {"event_type": "step_start", "step_type": "tool_execution", "step_id": "s2"},
+        {"event_type": "step_progress", "step_type": "tool_execution", "step_id": "s2",
+         "delta": {"type": "tool_call", "parse_status": "in_progress", "tool_call": tool_call}},
+        {"event_type": "step_complete", "step_type": "tool_execution", "step_id": "s2", "step_details": {
+            "step_type": "tool_execution", "step_id": "s2", "turn_id": "turn-1", "tool_calls": [tool_call],
+            "tool_responses": [{"call_id": "call-1", "tool_name": "knowledge_search", "content": tool_content,
+                                "metadata": {"document_ids": ["a.md", "b.md"], "chunks": [chunk_text, "x"],
+                                             "scores": [0.9, 0.5]}}]}},
+        {"event_type": "step_start", "step_type": "inference", "step_id": "s3"},
+        *({"event_type": "step_progress", "step_type": "inference", "step_id": "s3",
+           "delta": {"type": "text", "text": piece}} for piece in answer),
+        {"event_type": "step_complete", "step_type": "inference", "step_id": "s3", "step_details": {
+            "step_type": "inference", "step_id": "s3", "turn_id": "turn-1", **step_extra,
+            "model_response": {"role": "assistant", "content": text, "stop_reason": "end_of_turn"}}},
+        {"event_type": "turn_complete", "turn": {**turn, "output_message": {
+            "role": "assistant", "content": text, "stop_reason": "end_of_turn"}}},
+    ]
+    return [{"event": {"payload": payload}} for payload in payloads]
+
+
+def whole_turn(events: list[dict]) -> dict:
+    """The Turn a turn that is not streamed returns: the last event's, with its steps."""
+    turn = dict(events[-1]["event"]["payload"]["turn"])
+    turn["steps"] = [e["event"]["payload"]["step_details"] for e in events
+                     if e["event"]["payload"]["event_type"] == "step_complete"]
+    return turn
+
+
+def rag_response(*, question: str, chunk_text: str, answer: list[str], usage: tuple[int, int] | None = (120, 9),
+                 status: str = "completed") -> list[dict]:
+    """A response's events: created; a file_search call with its results; the answer in the
+    given pieces; completed (with usage) or another ending."""
+    base = {"id": RESPONSE_ID, "object": "response", "model": "llama-cpp/gemma3-270m", "status": "in_progress",
+            "output": []}
+    item = {"id": "fs_1", "type": "file_search_call", "status": "completed", "queries": [question],
+            "results": [{"file_id": "file-1", "filename": "a.txt", "score": 0.9, "text": chunk_text},
+                        {"file_id": "file-2", "filename": "b.txt", "score": 0.5, "text": "use a process manager"}]}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
+               "content": [{"type": "output_text", "text": "".join(answer), "annotations": []}]}
+    ended = {**base, "status": status, "output": [item, message]}
+    if usage is not None:
+        ended["usage"] = {"input_tokens": usage[0], "output_tokens": usage[1], "total_tokens": sum(usage)}
+    if status == "incomplete":
+        ended["incomplete_details"] = {"reason": "length"}
+    return [
+        {"type": "response.created", "response": base, "sequence_number": 0},
+        {"type": "response.output_item.added", "item": {**item, "status": "in_progress", "results": None}},
+        {"type": "response.file_search_call.in_progress", "item_id": "fs_1", "output_index": 0},
+        {"type": "response.file_search_call.searching", "item_id": "fs_1", "output_index": 0},
+        {"type": "response.file_search_call.completed", "item_id": "fs_1", "output_index": 0},
+        {"type": "response.output_item.done", "item": item, "output_index": 0},
+        *({"type": "response.output_text.delta", "item_id": "msg_1", "delta": piece} for piece in answer),
+        {"type": "response.output_item.done", "item": message, "output_index": 1},
+        {"type": f"response.{status}", "response": ended},
+    ]
+
+
+def whole_response(events: list[dict]) -> dict:
+    return events[-1]["response"]
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class CannedLlamaStack:
+    """What the server answers (set them per test) and what it was asked."""
+
+    turn: list[dict] = field(default_factory=list)
+    response: list[dict] = field(default_factory=list)
+    seen: list[Seen] = field(default_factory=list)
+    url: str = ""
+
+    def clear(self) -> None:
+        self.seen.clear()
+
+
+def _handler(canned: CannedLlamaStack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _read(self) -> Any:
+            length = int(self.headers.get("Content-Length", 0))
+            raw = self.rfile.read(length) if length else b""
+            try:
+                return json.loads(raw) if raw else None
+            except ValueError:
+                return None
+
+        def _json(self, value: Any, status: int = 200) -> None:
+            body = json.dumps(value).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _events(self, events: list[dict]) -> None:
+            # One body, sent at once: the client's SSE decoder splits it into events.
+            body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _answer(self) -> None:
+            body = self._read()
+            path = self.path.split("?", 1)[0]
+            canned.seen.append(Seen(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body))
+            stream = bool((body or {}).get("stream"))
+            if self.command == "POST" and path == "/v1/agents":
+                return self._json({"agent_id": AGENT_ID})
+            if self.command == "GET" and path == "/v1/tools":
+                return self._json({"data": [TOOL]})
+            if self.command == "POST" and re.fullmatch(r"/v1/agents/[^/]+/session", path):
+                return self._json({"session_id": SESSION_ID})
+            if self.command == "POST" and re.fullmatch(r"/v1/agents/[^/]+/session/[^/]+/turn", path):
+                return self._events(canned.turn) if stream else self._json(whole_turn(canned.turn))
+            if self.command == "POST" and re.fullmatch(r"/v1(/openai/v1)?/responses", path):
+                return self._events(canned.response) if stream else self._json(whole_response(canned.response))
+            if self.command == "DELETE":
+                return self._json({})
+            return self._json({"detail": f"no canned answer for {self.command} {path}"}, status=404)
+
+        do_GET = do_POST = do_DELETE = _answer  # noqa: N815 - http.server's naming
+
+    return Handler
+
+
+@contextmanager
+def serving(canned: CannedLlamaStack | None = None) -> Iterator[CannedLlamaStack]:
+    """Serve on a free loopback port in a thread; canned.url is the base URL."""
+    canned = canned or CannedLlamaStack()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(canned))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    canned.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield canned
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
