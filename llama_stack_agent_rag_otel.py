@@ -2,12 +2,13 @@
 """A RAG agent on Llama Stack, seen as ONE OpenTelemetry trace: this script's spans and the server's.
 
 Set up tracing first — resource, provider, batch processor with the OTLP/HTTP exporter,
-HTTPX instrumentation, W3C propagator — then import the Llama Stack client and run the
-whole request inside one top-level span. Every call the client makes carries `traceparent`,
-so the spans the server records for it nest under ours. configure_tracing() and
-run_request() are the part to copy into your own app; everything else (flags, the two
-Llama Stack generations, GenAI phase spans, delivery accounting, signals, --verify) lives
-in the llama_stack_otel package.
+HTTPX and Llama Stack client instrumentation, W3C propagator — then import the Llama Stack
+client and run the whole request inside one top-level span. Every call the client makes
+carries `traceparent`, so the spans the server records for it nest under ours, and the
+instrumentor gives the agent's calls their GenAI spans. configure_tracing() and run_request()
+are the part to copy into your own app; everything else (flags, the two Llama Stack
+generations, the app's phase spans, delivery accounting, signals, --verify) lives in the
+llama_stack_otel package.
 
     OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 LLAMA_STACK_URL=http://localhost:8321 \\
         python llama_stack_agent_rag_otel.py --question "Should I use npm to start a node.js application?"
@@ -50,6 +51,7 @@ def configure_tracing(settings: TelemetrySettings, *, span_delivery: Delivery | 
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+    from llama_stack_otel.instrumentation import LlamaStackClientInstrumentor
     from llama_stack_otel.telemetry import scrub_http_span
 
     # 1. The resource names us on every span; OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES win.
@@ -71,7 +73,10 @@ def configure_tracing(settings: TelemetrySettings, *, span_delivery: Delivery | 
     trace.set_tracer_provider(provider)
     # 4. Every httpx client created from now on (the Llama Stack client's too) makes a client
     #    span per request and injects the current context; the hook strips credentials from URLs.
+    #    The Llama Stack client's own instrumentor adds the GenAI spans and metrics: create_agent,
+    #    invoke_agent per question with execute_tool per tool the server ran.
     HTTPXClientInstrumentor().instrument(request_hook=scrub_http_span)
+    LlamaStackClientInstrumentor().instrument()
     # 5. W3C traceparent on every request, unless OTEL_PROPAGATORS names others (the SDK has
     #    set those up already); OTEL_PROPAGATORS=none sends none, and the trace comes out broken.
     if not os.environ.get("OTEL_PROPAGATORS", "").strip():
@@ -87,12 +92,12 @@ def run_request(run: Run, telemetry: Telemetry, *, options: cli.Options) -> None
     settings = options.settings
     with telemetry.tracer.start_as_current_span(names.root_span(run.run_id), record_exception=False,
                                                 set_status_on_exception=False) as root:
-        with runner.outcome(root, run=run, telemetry=telemetry, url=settings.llama_stack_url):
+        with runner.outcome(root, run=run, telemetry=telemetry, options=options):
             # check_server; on the way out, whatever happens, clean_up removes what the run made.
             with backends.connect(settings, run_id=run.run_id, telemetry=telemetry, out=run.out) as rag:
                 rag.ingest(options.documents)  # ingest_documents
                 for question in settings.questions:
-                    rag.ask(question)  # invoke_agent, with execute_tool under it
+                    rag.ask(question)  # the instrumentor's invoke_agent, with execute_tool under it
 
 
 def main(argv: Sequence[str] | None = None) -> int:

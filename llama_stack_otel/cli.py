@@ -41,6 +41,7 @@ from llama_stack_otel.config import (
     ConfigError,
     Settings,
     TelemetrySettings,
+    capture_content_setting,
     env_choice,
     env_flag,
 )
@@ -55,8 +56,7 @@ KNOWN_SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always
                   "parentbased_always_off", "parentbased_traceidratio")
 RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
 # Boolean variables, checked up front so that a typo is an error rather than a silent "no".
-FLAG_VARIABLES = ("VERIFY_TRACE", "RAG_AGENT_DEBUG", "OTEL_SDK_DISABLED",
-                  "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
+FLAG_VARIABLES = ("VERIFY_TRACE", "RAG_AGENT_DEBUG", "OTEL_SDK_DISABLED")
 HEADER_CAPTURE_ENVS = ("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST",
                        "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE")
 
@@ -381,6 +381,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     try:
         for name in FLAG_VARIABLES:
             env_flag(name)  # a value that is neither yes nor no is refused here, once
+        capture_content_setting()  # OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: yes/no or a mode
         options = options_from_args(build_parser().parse_args(argv))
     except (UserError, ConfigError) as exc:
         if debug or os.environ.get("RAG_AGENT_DEBUG", "").strip().lower() in ("1", "true", "yes", "on"):

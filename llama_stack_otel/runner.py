@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from llama_stack_otel import verify
+from llama_stack_otel import semconv, verify
 from llama_stack_otel.cli import Options
 from llama_stack_otel.config import DEFAULT_SERVICE_NAME
 from llama_stack_otel.console import Console
@@ -36,7 +36,7 @@ from llama_stack_otel.errors import (
 )
 from llama_stack_otel.semconv import ERROR_TYPE
 from llama_stack_otel.signals import Terminated, signals
-from llama_stack_otel.telemetry import Telemetry
+from llama_stack_otel.telemetry import Telemetry, outcome_of
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -58,21 +58,30 @@ Request = Callable[[Run, Telemetry], None]
 
 
 @contextmanager
-def outcome(root: Span, *, run: Run, telemetry: Telemetry, url: str) -> Iterator[None]:
-    """Inside the request's top-level span: a failure is recorded on it (naming the phase it
-    happened in), the client's errors become one-line UserErrors, and the run's duration is
-    recorded as a metric."""
+def outcome(root: Span, *, run: Run, telemetry: Telemetry, options: Options) -> Iterator[None]:
+    """Inside the request's top-level span: it describes the run (the backends add the server's
+    version and API generation) and ends with its outcome; a failure is recorded on it (naming
+    the phase it happened in), the client's errors become one-line UserErrors, and the run's
+    duration is recorded as a metric."""
     run.trace_id = root.get_span_context().trace_id
+    telemetry.root = root
+    settings = options.settings
+    root.set_attributes({semconv.OPENINFERENCE_SPAN_KIND: semconv.KIND_CHAIN, semconv.RUN_ID: run.run_id,
+                         semconv.MODEL: settings.model, semconv.DOCUMENTS_COUNT: len(options.documents),
+                         semconv.QUESTIONS_COUNT: len(settings.questions)})
     started = time.perf_counter()
     error: str | None = None
     try:
         yield
     except BaseException as exc:
-        translated = translate_client_error(exc, url) if isinstance(exc, Exception) else None
+        root.set_attribute(semconv.OUTCOME, outcome_of(exc))
+        translated = translate_client_error(exc, settings.llama_stack_url) if isinstance(exc, Exception) else None
         error = telemetry.record_run_failure(root, translated or exc)
         if translated is None:
             raise
         raise translated from exc
+    else:
+        root.set_attribute(semconv.OUTCOME, outcome_of(None))
     finally:
         telemetry.instruments.run_duration.record(time.perf_counter() - started, {ERROR_TYPE: error} if error else {})
 

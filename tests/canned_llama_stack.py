@@ -190,7 +190,7 @@ def _handler(canned: CannedLlamaStack) -> type[BaseHTTPRequestHandler]:
                 return self._json({})
             return self._json({"detail": f"no canned answer for {self.command} {path}"}, status=404)
 
-        do_GET = do_POST = do_DELETE = _answer  # noqa: N815 - http.server's naming
+        do_GET = do_POST = do_DELETE = _answer
 
     return Handler
 

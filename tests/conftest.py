@@ -68,12 +68,14 @@ def run_script(*args: str, env: dict[str, str] | None = None, timeout: float = 3
 
 @pytest.fixture
 def exporter(monkeypatch):
-    """An in-memory span exporter; afterwards the global tracer provider, the HTTPX
-    instrumentation and the propagator are put back as they were."""
+    """An in-memory span exporter; afterwards the global tracer provider, the HTTPX and Llama
+    Stack client instrumentations and the propagator are put back as they were."""
     from opentelemetry import propagate, trace
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.util._once import Once
+
+    from llama_stack_otel.instrumentation import LlamaStackClientInstrumentor
 
     for name in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER"):
         monkeypatch.delenv(name, raising=False)
@@ -81,6 +83,7 @@ def exporter(monkeypatch):
     exporter = InMemorySpanExporter()
     yield exporter
     HTTPXClientInstrumentor().uninstrument()
+    LlamaStackClientInstrumentor().uninstrument()
     propagate.set_global_textmap(original_propagator)
     trace._TRACER_PROVIDER_SET_ONCE = Once()
     trace._TRACER_PROVIDER = None

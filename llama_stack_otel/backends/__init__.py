@@ -10,9 +10,11 @@ Two generations serve the same run in different APIs:
 Each implements ``Generation``: ``check`` the model and providers, ``ingest`` the documents,
 ``ask`` a question (streaming the answer), ``clean_up`` what the run made. ``connect`` picks
 one once, asking the server's ``/v1/version`` unless told, and owns what both share: the
-``check_server`` phase, and clean-up on every way out — a failure, Ctrl-C or SIGTERM included —
-with the original failure being the one reported. ``stream_answer`` prints an answer as it
-streams, the same way for both.
+``check_server`` phase, the agent's name for the client instrumentor's spans, and clean-up on
+every way out — a failure, Ctrl-C or SIGTERM included — with the original failure being the
+one reported. ``stream_answer`` prints an answer as it streams, the same way for both, and
+``reading`` hands a failure met while reading a stream back to the stream, so that the
+instrumentor's ``invoke_agent`` span records it.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from typing import Any, Protocol
 
 from opentelemetry.trace import StatusCode
 
-from llama_stack_otel import semconv
+from llama_stack_otel import names, semconv
 from llama_stack_otel.config import API_AGENTS, API_AUTO, API_RESPONSES, Settings
 from llama_stack_otel.console import Console
 from llama_stack_otel.documents import Document
 from llama_stack_otel.errors import EXIT_SERVER, UserError
+from llama_stack_otel.instrumentation.scope import agent_name
 from llama_stack_otel.signals import signals
 from llama_stack_otel.telemetry import Telemetry
 
@@ -63,15 +66,19 @@ def connect(settings: Settings, *, run_id: str, telemetry: Telemetry, out: Conso
     client = LlamaStackClient(base_url=settings.llama_stack_url, timeout=settings.timeout, max_retries=0)
     with telemetry.phase("check_server") as span:
         api = settings.api
+        described = {}
         if api == API_AUTO:
             api, version = responses.server_api(client)
-            span.set_attribute(semconv.SERVER_VERSION, version)
-        span.set_attribute(semconv.API, api)
+            described[semconv.SERVER_VERSION] = version
+        described[semconv.API] = api
+        span.set_attributes(described)
+        telemetry.describe_run(described)
         kinds: dict[str, Callable[..., Generation]] = {API_AGENTS: agents.Agents, API_RESPONSES: responses.Responses}
         generation = kinds[api](client, settings=settings, run_id=run_id, telemetry=telemetry, out=out)
         generation.check()
     try:
-        yield generation
+        with agent_name(names.AGENT):  # the instrumentor's create_agent rag-agent, invoke_agent rag-agent
+            yield generation
         signals.checkpoint()  # a signal whose exception got lost in the last steps
     except BaseException as exc:
         signals.seen(exc)
@@ -104,6 +111,25 @@ def stream_answer(out: Console, question: str, pieces: Iterable[str | None]) -> 
     finally:
         out.end_answer("".join(parts).strip())
     return "".join(parts).strip()
+
+
+@contextmanager
+def reading(stream: Any) -> Iterator[Any]:
+    """Read a stream inside the block; it is closed on every way out, and a failure met while
+    reading it — the server's, a signal, or the app's own — is handed to it first through
+    ``__exit__`` (a Stream has one; so does the client instrumentor's traced stream, which
+    records the failure on its invoke_agent span; a bare generator has none)."""
+    try:
+        yield stream
+    except BaseException as exc:
+        hand_back = getattr(stream, "__exit__", None)
+        if hand_back is not None:
+            hand_back(type(exc), exc, exc.__traceback__)
+        raise
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 The documents go into a vector DB registered for this run (``rag_tool.insert`` chunks and
 embeds them server-side); an agent whose only tool is ``builtin::rag/knowledge_search`` over
 that DB answers each question in one session, as streamed turns. Clean-up deletes the agent
-and unregisters the vector DB.
+and unregisters the vector DB. The agent's spans — ``create_agent``, ``create_session``, and
+per question ``invoke_agent`` with ``execute_tool knowledge_search`` — are the client
+instrumentor's (llama_stack_otel.instrumentation); this module only prints the answer.
 """
 
 from __future__ import annotations
@@ -12,16 +14,15 @@ import time
 from functools import partial
 from typing import Any
 
-from opentelemetry.trace import SpanKind
-
 from llama_stack_otel import names, semconv
-from llama_stack_otel.backends import Removal, remove_all, stream_answer
+from llama_stack_otel.backends import Removal, reading, remove_all, stream_answer
 from llama_stack_otel.config import API_AGENTS, Settings
 from llama_stack_otel.console import Console
 from llama_stack_otel.documents import Document
 from llama_stack_otel.errors import EXIT_SERVER, UserError, model_not_registered
+from llama_stack_otel.instrumentation.payloads import text_of
 from llama_stack_otel.signals import signals
-from llama_stack_otel.telemetry import AnswerObserver, Telemetry, text_parts
+from llama_stack_otel.telemetry import Telemetry
 
 RAG_TOOL = "builtin::rag/knowledge_search"
 
@@ -43,8 +44,6 @@ class Agents:
         self.agent_ids: list[str] = []
         self.session_id = ""
         self.provider_id = ""
-        # What every gen_ai span and metric point of this run shares.
-        self.model_attributes = {semconv.REQUEST_MODEL: settings.model, semconv.PROVIDER_NAME: semconv.PROVIDER}
 
     def check(self) -> None:
         providers = [p.provider_id for p in self.client.providers.list() if p.api == "vector_io"]
@@ -82,33 +81,21 @@ class Agents:
     def _create_agent(self) -> None:
         from llama_stack_client import Agent
 
-        attributes = {semconv.AGENT_NAME: names.AGENT, semconv.DATA_SOURCE_ID: self.vector_db_id,
-                      **self.model_attributes}
-        with self.telemetry.phase(f"{semconv.CREATE_AGENT} {names.AGENT}", kind=SpanKind.CLIENT,
-                                  attributes={semconv.OPERATION_NAME: semconv.CREATE_AGENT, **attributes}) as span:
-            self.telemetry.content(span, semconv.SYSTEM_INSTRUCTIONS, text_parts(self.settings.instructions))
+        with self.telemetry.step(f"{semconv.CREATE_AGENT} {names.AGENT}"):
             self.agent = Agent(self.client, model=self.settings.model, instructions=self.settings.instructions,
                                tools=[{"name": RAG_TOOL, "args": {"vector_db_ids": [self.vector_db_id]}}],
                                tool_config={"tool_choice": self.settings.tool_choice})
             self.agent_ids.append(self.agent.agent_id)
-            span.set_attribute(semconv.AGENT_ID, self.agent.agent_id)
-            # The session is the conversation every question of this run goes into.
+        # The session is the conversation every question of this run goes into.
+        with self.telemetry.step(f"{semconv.CREATE_SESSION} {names.AGENT}"):
             self.session_id = self.agent.create_session(self.session_name)
-            span.set_attribute(semconv.CONVERSATION_ID, self.session_id)
 
     def ask(self, question: str) -> str:
         signals.checkpoint()
         if self.agent is None:
             self._create_agent()
-        with self.telemetry.phase(f"{semconv.INVOKE_AGENT} {names.AGENT}", kind=SpanKind.CLIENT, attributes={
-            semconv.OPERATION_NAME: semconv.INVOKE_AGENT, semconv.AGENT_NAME: names.AGENT,
-            semconv.DATA_SOURCE_ID: self.vector_db_id, **self.model_attributes,
-            semconv.AGENT_ID: self.agent.agent_id, semconv.CONVERSATION_ID: self.session_id,
-        }) as span:
-            observer = TurnObserver(self.telemetry, span, question=question, data_source_id=self.vector_db_id,
-                                    metric_attributes={semconv.OPERATION_NAME: semconv.INVOKE_AGENT,
-                                                       **self.model_attributes})
-            return ask(self.agent, session_id=self.session_id, question=question, observer=observer, out=self.out,
+        with self.telemetry.step(f"{semconv.INVOKE_AGENT} {names.AGENT}"):
+            return ask(self.agent, session_id=self.session_id, question=question, out=self.out,
                        show_rag_documents=self.settings.show_rag_documents)
 
     def clean_up(self) -> list[str]:
@@ -133,104 +120,24 @@ def check_model(client: Any, model: str) -> None:
         raise model_not_registered(model, llms)
 
 
-def ask(agent: Any, *, session_id: str, question: str, observer: TurnObserver, out: Console,
-        show_rag_documents: bool = False) -> str:
+def ask(agent: Any, *, session_id: str, question: str, out: Console, show_rag_documents: bool = False) -> str:
     """One streamed turn, printed as it arrives; returns the answer."""
 
-    def pieces() -> Any:
-        stream = agent.create_turn(messages=[{"role": "user", "content": question}], session_id=session_id,
-                                   stream=True)
-        for chunk in stream:
-            error = getattr(chunk, "error", None)
-            if error:
-                message = error.get("message", error) if isinstance(error, dict) else error
-                raise UserError(f"the agent turn failed on the server: {message}", exit_code=EXIT_SERVER,
-                                trace_message="the agent turn failed on the server")
-            observer.observe(chunk)
-            payload = chunk.event.payload
-            text = None
-            if payload.event_type == "step_progress" and payload.step_type == "inference":
-                text = payload.delta.text if getattr(payload.delta, "type", None) == "text" else None
-            elif payload.event_type == "step_complete" and payload.step_type == "tool_execution" and show_rag_documents:
-                for response in payload.step_details.tool_responses:
-                    out.line(f"{chr(10) if out.streaming else ''}--- {response.tool_name} returned ---\n"
-                             f"{flatten_content(response.content)}\n---")
-            yield text
+    def text(chunk: Any) -> str | None:
+        error = getattr(chunk, "error", None)
+        if error:
+            message = error.get("message", error) if isinstance(error, dict) else error
+            raise UserError(f"the agent turn failed on the server: {message}", exit_code=EXIT_SERVER,
+                            trace_message="the agent turn failed on the server")
+        payload = chunk.event.payload
+        if payload.event_type == "step_progress" and payload.step_type == "inference":
+            return payload.delta.text if getattr(payload.delta, "type", None) == "text" else None
+        if payload.event_type == "step_complete" and payload.step_type == "tool_execution" and show_rag_documents:
+            for response in payload.step_details.tool_responses:
+                out.line(f"{chr(10) if out.streaming else ''}--- {response.tool_name} returned ---\n"
+                         f"{text_of(response.content)}\n---")
+        return None
 
-    answer = stream_answer(out, question, pieces())
-    observer.finish(answer=answer)
-    return answer
-
-
-# --- What a turn's events tell the trace ---------------------------------------------------------
-
-
-def flatten_content(content: Any) -> str:
-    """Llama Stack's interleaved content (a string or a list of items) as text."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(flatten_content(item) for item in content)
-    return str(getattr(content, "text", "") or "")
-
-
-def reported_usage(*sources: Any) -> tuple[int, int] | None:
-    """Input and output tokens, if one of these objects carries the server's usage metrics
-    (``metrics: [{metric: prompt_tokens | completion_tokens, value}]``, as Llama Stack's
-    inference responses do). Llama Stack 0.2.12's agent turn events carry none."""
-    for source in sources:
-        found = {}
-        for item in getattr(source, "metrics", None) or []:
-            name = item.get("metric") if isinstance(item, dict) else getattr(item, "metric", None)
-            value = item.get("value") if isinstance(item, dict) else getattr(item, "value", None)
-            if name in ("prompt_tokens", "completion_tokens") and isinstance(value, (int, float)):
-                found[name] = int(value)
-        if found:
-            return found.get("prompt_tokens", 0), found.get("completion_tokens", 0)
-    return None
-
-
-class TurnObserver(AnswerObserver):
-    """Reads one agent turn's events: answer text, tool steps, per-step usage, the stop reason."""
-
-    def observe(self, chunk: Any) -> None:
-        payload = getattr(getattr(chunk, "event", None), "payload", None)
-        if payload is None:  # an error chunk: the caller raises, the phase span records it
-            return
-        kind = (payload.event_type, getattr(payload, "step_type", None))
-        if kind == ("step_progress", "inference") and getattr(payload.delta, "type", None) == "text":
-            self.text_arrived(payload.delta.text)
-        elif kind == ("step_start", "tool_execution"):
-            self.tool_started(payload.step_id)
-        elif kind == ("step_complete", "tool_execution"):
-            self._tool_spans(payload.step_details, step_id=payload.step_id)
-        elif kind == ("step_complete", "inference"):
-            self._usage(reported_usage(payload.step_details, payload, chunk))
-        elif payload.event_type == "turn_complete":
-            turn = payload.turn
-            if self.usage is None:  # a per-turn total, if the server gives one instead
-                self._usage(reported_usage(turn, payload, chunk))
-            self.finish_reason(str(turn.output_message.stop_reason))
-
-    def _usage(self, usage: tuple[int, int] | None) -> None:
-        if usage is not None:
-            self.add_usage(*usage)
-
-    def _tool_spans(self, step: Any, *, step_id: str) -> None:
-        """One execute_tool span per call of the step, all from when the server announced the step."""
-        calls = {call.call_id: call for call in step.tool_calls}
-        started = self.tool_started_ns.pop(step_id, None)
-        for response in step.tool_responses:
-            tool = str(response.tool_name)
-            call = calls.get(response.call_id)
-            result = flatten_content(response.content)
-            attributes: dict[str, Any] = {}
-            if tool == "knowledge_search":
-                metadata = response.metadata or {}
-                attributes = {semconv.TOOL_TYPE: "datastore", semconv.DATA_SOURCE_ID: self.data_source_id,
-                              semconv.RETRIEVED_CHUNKS: len(metadata.get("document_ids") or []),
-                              semconv.RETRIEVED_CHARS: len(result)}
-            if started is not None:
-                self.tool_started_ns[response.call_id] = started
-            self.tool_done(tool=tool, call_id=response.call_id, attributes=attributes,
-                           arguments=call.arguments if call is not None else None, result=result)
+    stream = agent.create_turn(messages=[{"role": "user", "content": question}], session_id=session_id, stream=True)
+    with reading(stream):
+        return stream_answer(out, question, (text(chunk) for chunk in stream))

@@ -13,28 +13,25 @@ the same instrumented HTTP client, the same traceparent, the same exceptions and
 messages. They go without the header in which that client announces its version: newer
 servers answer HTTP 426 to a client whose major.minor differs from theirs, and these calls
 are written for the newer API.
-The phase spans mean what they mean on 0.2.x (check_server, ingest_documents, one
-invoke_agent per question with execute_tool file_search under it, clean_up); there is no
-agent to create.
+The spans mean what they mean on 0.2.x (the phases check_server, ingest_documents and
+clean_up; the client instrumentor's invoke_agent per question with execute_tool file_search
+under it); there is no agent to create.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
-from opentelemetry.trace import SpanKind
-
 from llama_stack_otel import names, semconv
-from llama_stack_otel.backends import Removal, remove_all, stream_answer
+from llama_stack_otel.backends import Removal, reading, remove_all, stream_answer
 from llama_stack_otel.config import API_AGENTS, API_RESPONSES, Settings
 from llama_stack_otel.console import Console
 from llama_stack_otel.documents import Document
 from llama_stack_otel.errors import EXIT_SERVER, UserError, model_not_registered
 from llama_stack_otel.signals import signals
-from llama_stack_otel.telemetry import AnswerObserver, Telemetry, text_parts
+from llama_stack_otel.telemetry import Telemetry
 
 FIRST_RESPONSES_VERSION = (0, 4)
 TOOL = "file_search"
@@ -118,12 +115,10 @@ class Responses:
         self.file_ids: list[str] = []
         self.response_ids: list[str] = []
         self.previous: str | None = None  # each question follows on from the last answer
-        self.model_attributes: dict[str, Any] = {}
 
     def check(self) -> None:
         if self.settings.questions:
             self.model = check_model(self.client, self.settings.model)
-        self.model_attributes = {semconv.REQUEST_MODEL: self.model, semconv.PROVIDER_NAME: semconv.PROVIDER}
 
     def ingest(self, documents: list[Document]) -> None:
         client, settings = self.client, self.settings
@@ -157,27 +152,10 @@ class Responses:
         signals.checkpoint()
 
     def ask(self, question: str) -> str:
-        signals.checkpoint()
-        with self.telemetry.phase(f"{semconv.INVOKE_AGENT} {names.AGENT}", kind=SpanKind.CLIENT, attributes={
-            semconv.OPERATION_NAME: semconv.INVOKE_AGENT, semconv.AGENT_NAME: names.AGENT,
-            semconv.DATA_SOURCE_ID: self.vector_store_id, **self.model_attributes,
-        }) as span:
-            self.telemetry.content(span, semconv.SYSTEM_INSTRUCTIONS, text_parts(self.settings.instructions))
-            observer = ResponseObserver(self.telemetry, span, question=question,
-                                        data_source_id=str(self.vector_store_id),
-                                        metric_attributes={semconv.OPERATION_NAME: semconv.INVOKE_AGENT,
-                                                           **self.model_attributes})
-            answer = stream_answer(self.out, question, self._pieces(question, observer))
-            observer.finish(answer=answer)
-        if not observer.response_id:
-            raise UserError("the server's response stream ended without a response id", exit_code=EXIT_SERVER)
-        self.previous = observer.response_id
-        return answer
-
-    def _pieces(self, question: str, observer: ResponseObserver) -> Iterator[str | None]:
-        """One streamed response: the text of each event (None for the others)."""
+        """One streamed response: the instrumentor's invoke_agent span, the answer printed."""
         from llama_stack_client import Stream  # the client's SSE reader, imported after the instrumentation
 
+        signals.checkpoint()
         body: dict[str, Any] = {
             "model": self.model, "input": question, "instructions": self.settings.instructions, "stream": True,
             "tools": [{"type": TOOL, "vector_store_ids": [self.vector_store_id],
@@ -189,20 +167,31 @@ class Responses:
         }
         if self.previous:
             body["previous_response_id"] = self.previous
-        self.response_pending = True
-        events: Iterator[dict] = self.client.post("/v1/responses", body=body, stream=True, stream_cls=Stream[object])
-        for event in events:
-            observer.observe(event)
-            if self.response_pending and observer.response_id:
-                self.response_ids.append(observer.response_id)
-                self.response_pending = False
-            kind = event.get("type")
-            if kind in ("response.failed", "error"):
-                raise UserError(f"the model's response failed on the server: {server_error(event)}",
-                                exit_code=EXIT_SERVER, trace_message="the model's response failed on the server")
-            if kind == "response.output_item.done" and self.settings.show_rag_documents:
-                self._show_results(event.get("item") or {})
-            yield str(event.get("delta", "")) if kind == "response.output_text.delta" else None
+        response_id = None
+        with self.telemetry.step(f"{semconv.INVOKE_AGENT} {names.AGENT}"):
+            self.response_pending = True
+            events = self.client.post("/v1/responses", body=body, stream=True, stream_cls=Stream[object])
+            with reading(events):
+                answer = stream_answer(self.out, question, (self._text(event) for event in events))
+            response_id = self.response_ids[-1] if not self.response_pending and self.response_ids else None
+        if not response_id:
+            raise UserError("the server's response stream ended without a response id", exit_code=EXIT_SERVER)
+        self.previous = response_id
+        return answer
+
+    def _text(self, event: dict) -> str | None:
+        """The answer text an event carries (None for the others); a failure raises."""
+        response_id = (event.get("response") or {}).get("id")
+        if self.response_pending and response_id:
+            self.response_ids.append(str(response_id))
+            self.response_pending = False
+        kind = event.get("type")
+        if kind in ("response.failed", "error"):
+            raise UserError(f"the model's response failed on the server: {server_error(event)}",
+                            exit_code=EXIT_SERVER, trace_message="the model's response failed on the server")
+        if kind == "response.output_item.done" and self.settings.show_rag_documents:
+            self._show_results(event.get("item") or {})
+        return str(event.get("delta", "")) if kind == "response.output_text.delta" else None
 
     def _show_results(self, item: dict) -> None:
         if item.get("type") != "file_search_call":
@@ -273,38 +262,6 @@ def server_error(event: dict) -> str:
     error = (event.get("response") or {}).get("error") or event.get("error") or {}
     message = error.get("message", error) if isinstance(error, dict) else error
     return " ".join(str(message or "no reason given").split())[:200]
-
-
-class ResponseObserver(AnswerObserver):
-    """Reads one response's events: answer text, file_search calls (from the server saying one
-    started to its item being done), usage, and why the response ended."""
-
-    response_id: str | None = None
-
-    def observe(self, event: dict) -> None:
-        kind = str(event.get("type", ""))
-        response = event.get("response") or {}
-        if response.get("id"):
-            self.response_id = str(response["id"])
-        if kind == "response.output_text.delta":
-            self.text_arrived(str(event.get("delta") or ""))
-        elif kind == "response.file_search_call.in_progress":
-            self.tool_started(str(event.get("item_id")))
-        elif kind == "response.output_item.done" and (event.get("item") or {}).get("type") == "file_search_call":
-            item = event["item"]
-            results = item.get("results") or []
-            self.tool_done(tool=TOOL, call_id=str(item.get("id")), attributes={
-                semconv.TOOL_TYPE: "datastore", semconv.DATA_SOURCE_ID: self.data_source_id,
-                semconv.RETRIEVED_CHUNKS: len(results),
-                semconv.RETRIEVED_CHARS: sum(len(str(r.get("text", ""))) for r in results),
-            }, arguments={"queries": item.get("queries") or []}, result=[str(r.get("text", "")) for r in results])
-        elif kind in ("response.completed", "response.incomplete"):
-            usage = response.get("usage") or {}
-            if "input_tokens" in usage and "output_tokens" in usage:
-                self.usage = (int(usage["input_tokens"]), int(usage["output_tokens"]))
-            # incomplete: the answer hit the token limit ("length"), as a turn's out_of_tokens
-            reason = (response.get("incomplete_details") or {}).get("reason") or response.get("status") or "completed"
-            self.finish_reason(str(reason))
 
 
 def find_vector_store(client: Any, *, name: str) -> str | None:

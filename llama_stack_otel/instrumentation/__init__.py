@@ -59,7 +59,7 @@ def capture_content_from_env() -> bool:
         return False
 
 
-class LlamaStackClientInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class LlamaStackClientInstrumentor(BaseInstrumentor):
     """Traces what an app does through llama-stack-client (sync client and Agent class)."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
