@@ -132,6 +132,7 @@ class CannedLlamaStack:
 
     turn: list[dict] = field(default_factory=list)
     response: list[dict] = field(default_factory=list)
+    refuse_with: int | None = None  # an HTTP status for every turn and response, quoting the request back
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
 
@@ -176,6 +177,8 @@ def _handler(canned: CannedLlamaStack) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             canned.seen.append(Seen(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body))
             stream = bool((body or {}).get("stream"))
+            if canned.refuse_with and re.fullmatch(r"/v1(/openai/v1)?/responses|/v1/agents/.+/turn", path):
+                return self._json({"detail": f"invalid request: {json.dumps(body)}"}, status=canned.refuse_with)
             if self.command == "POST" and path == "/v1/agents":
                 return self._json({"agent_id": AGENT_ID})
             if self.command == "GET" and path == "/v1/tools":

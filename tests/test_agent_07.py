@@ -93,6 +93,9 @@ def test_the_run_detected_the_responses_api(run_07):
     [check] = [s for s in spans if s.name == "check_server"]
     assert check.attributes["rag_agent.api"] == "responses"
     assert check.attributes["rag_agent.server.version"] == "0.7.3"
+    [root] = roots(spans)  # the run's description too
+    assert (root.attributes["rag_agent.api"], root.attributes["rag_agent.server.version"]) == ("responses", "0.7.3")
+    assert root.attributes["rag_agent.run.outcome"] == "ok"
 
 
 def test_verify_says_the_trace_is_whole(run_07):

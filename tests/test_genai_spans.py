@@ -3,7 +3,8 @@
 A turn that fails on the server, on purpose: the sentence-transformers provider accepts an
 "llm" registration of a model that cannot chat, Llama Stack then creates the agent and its
 session for real and the turn fails ("Sentence transformers don't support chat completion").
-So a full run — check, ingest, create_agent, invoke_agent (failing), clean_up — goes through
+So a full run — check, ingest, create_agent, create_session, invoke_agent (failing), clean_up —
+goes through
 the real server, with canaries in the document, the instructions and the question.
 Answered questions are tested in test_llm_turns.py, on the local stack's LLM.
 """
@@ -27,7 +28,8 @@ DOC_CANARY = "DOCCANARY-" + uuid.uuid4().hex[:8]
 QUESTION_CANARY = "QCANARY-" + uuid.uuid4().hex[:8]
 INSTRUCTIONS_CANARY = "ICANARY-" + uuid.uuid4().hex[:8]
 CANARIES = (DOC_CANARY, QUESTION_CANARY, INSTRUCTIONS_CANARY)
-PHASES = ["check_server", "ingest_documents", "create_agent rag-agent", "invoke_agent rag-agent", "clean_up"]
+PHASES = ["check_server", "ingest_documents", "create_agent rag-agent", "create_session rag-agent",
+          "invoke_agent rag-agent", "clean_up"]
 
 
 @pytest.fixture(scope="module")
@@ -104,18 +106,24 @@ def test_ingest_documents_span_counts_bytes_and_ids(private_run, canary_docs):
 def test_create_agent_and_invoke_agent_carry_the_genai_attributes(private_run):
     run, _, _, mine = private_run
     create, invoke = named(mine, "create_agent rag-agent"), named(mine, "invoke_agent rag-agent")
-    assert create.kind == invoke.kind == CLIENT_KIND
+    session = named(mine, "create_session rag-agent")
+    assert create.kind == session.kind == invoke.kind == CLIENT_KIND
     shared = {"gen_ai.agent.name": "rag-agent", "gen_ai.request.model": MODEL_THAT_CANNOT_CHAT,
               "gen_ai.provider.name": "llama_stack", "gen_ai.data_source.id": run.vector_db_id}
     assert create.attributes["gen_ai.operation.name"] == "create_agent"
+    assert session.attributes["gen_ai.operation.name"] == "create_session"
     assert invoke.attributes["gen_ai.operation.name"] == "invoke_agent"
     for span in (create, invoke):
         assert shared.items() <= span.attributes.items(), span.attributes
-    # The ids the server gave: the agent, and the session as the conversation.
-    agent_id, session_id = create.attributes["gen_ai.agent.id"], create.attributes["gen_ai.conversation.id"]
+    # The ids the server gave: the agent, and the session (made by its own call) as the conversation.
+    agent_id, session_id = create.attributes["gen_ai.agent.id"], session.attributes["gen_ai.conversation.id"]
     assert uuid.UUID(agent_id) and uuid.UUID(session_id)
+    assert session.attributes["gen_ai.agent.id"] == agent_id
     assert (invoke.attributes["gen_ai.agent.id"], invoke.attributes["gen_ai.conversation.id"]) == (agent_id, session_id)
     assert invoke.attributes["rag_agent.question.chars"] == len(f"{QUESTION_CANARY} should I use npm?")
+    # Phoenix's span kinds: the agent's calls are AGENT (the session CHAIN), the run's phases CHAIN.
+    assert [s.attributes["openinference.span.kind"] for s in (create, session, invoke)] == ["AGENT", "CHAIN", "AGENT"]
+    assert {s.attributes["openinference.span.kind"] for s in mine if s.name in PHASES[:2] + PHASES[-1:]} == {"CHAIN"}
 
 
 def test_the_failing_phase_is_error_and_the_root_names_it(private_run):
@@ -127,7 +135,8 @@ def test_the_failing_phase_is_error_and_the_root_names_it(private_run):
     assert root.status_code == 2
     assert root.attributes["rag_agent.failed_phase"] == "invoke_agent rag-agent"
     # The phases before it and the clean-up after it went fine.
-    assert [s.status_code for s in mine if s.name in ("ingest_documents", "create_agent rag-agent", "clean_up")] == [0, 0, 0]
+    assert [s.status_code for s in mine if s.name in ("ingest_documents", "create_agent rag-agent",
+                                                      "create_session rag-agent", "clean_up")] == [0, 0, 0, 0]
 
 
 @pytest.mark.parametrize("phase, method, path", [
@@ -135,7 +144,7 @@ def test_the_failing_phase_is_error_and_the_root_names_it(private_run):
     ("check_server", "GET", "/v1/models"),
     ("ingest_documents", "POST", "/v1/vector-dbs"), ("ingest_documents", "POST", "/v1/tool-runtime/rag-tool/insert"),
     ("create_agent rag-agent", "POST", "/v1/agents"), ("create_agent rag-agent", "GET", "/v1/tools"),
-    ("create_agent rag-agent", "POST", "/v1/agents/[^/]+/session"),
+    ("create_session rag-agent", "POST", "/v1/agents/[^/]+/session"),
     ("invoke_agent rag-agent", "POST", "/v1/agents/[^/]+/session/[^/]+/turn"),
     ("clean_up", "DELETE", "/v1/agents/[^/]+"), ("clean_up", "DELETE", "/v1/vector-dbs/[^/]+"),
 ])

@@ -88,7 +88,7 @@ def test_invoke_agent_span_of_an_answered_question(private_turn, chat_model):
     attributes = invoke.attributes
     assert attributes["gen_ai.operation.name"] == "invoke_agent"
     assert attributes["gen_ai.request.model"] == chat_model
-    assert attributes["gen_ai.conversation.id"] == named(mine, "create_agent rag-agent").attributes["gen_ai.conversation.id"]
+    assert attributes["gen_ai.conversation.id"] == named(mine, "create_session rag-agent").attributes["gen_ai.conversation.id"]
     assert attributes["rag_agent.question.chars"] == len(QUESTION)
     assert attributes["rag_agent.answer.chars"] == len(answer) > 0
     turn_seconds = (invoke.end_ns - invoke.start_ns) / 1e9

@@ -84,6 +84,15 @@ def test_one_whole_trace(two_questions):
     assert root.name.startswith(ROOT_PREFIX)
     assert not orphans(spans), [f"{s.service}:{s.name}" for s in orphans(spans)]
     assert {s.service for s in spans} == {"PythonAgentRAG", "LlamaStack"}
+    # The run describes itself on its top-level span (Phoenix showed "no attributes" there).
+    documents = len(list((PROJECT_ROOT / "sample-docs").rglob("*.md")))
+    assert {key: root.attributes.get(key) for key in (
+        "rag_agent.run.id", "rag_agent.server.version", "rag_agent.api", "rag_agent.model",
+        "rag_agent.documents.count", "rag_agent.questions.count", "rag_agent.run.outcome", "openinference.span.kind",
+    )} == {"rag_agent.run.id": root.name.removeprefix(ROOT_PREFIX), "rag_agent.server.version": "0.2.12",
+           "rag_agent.api": "agents", "rag_agent.model": "gemma3-270m", "rag_agent.documents.count": documents,
+           "rag_agent.questions.count": len(QUESTIONS), "rag_agent.run.outcome": "ok",
+           "openinference.span.kind": "CHAIN"}
 
 
 def test_each_turn_ran_the_model_and_knowledge_search(two_questions):
@@ -121,8 +130,8 @@ def test_verify_prints_the_tree_and_says_the_trace_is_whole(two_questions):
     assert tree[0].startswith(f"{ROOT_PREFIX}{run_id}") and "PythonAgentRAG" in tree[0]
     assert all(len(line) <= 100 for line in tree), max(tree, key=len)
     phases = [line.split("─ ", 1)[1].split("  ")[0] for line in tree if line[:3] in ("├─ ", "└─ ")]
-    assert phases == ["check_server", "ingest_documents", "create_agent rag-agent", "invoke_agent rag-agent",
-                      "invoke_agent rag-agent", "clean_up"]
+    assert phases == ["check_server", "ingest_documents", "create_agent rag-agent", "create_session rag-agent",
+                      "invoke_agent rag-agent", "invoke_agent rag-agent", "clean_up"]
     assert sum(" tool_execution " in line and "LlamaStack" in line for line in tree) == len(QUESTIONS)
     assert any(" spans under 1 ms: " in line for line in tree)  # the server's tiny spans, folded
     assert verdict[0].startswith("services: ") and "PythonAgentRAG" in verdict[0] and "LlamaStack" in verdict[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from canned_llama_stack import rag_turn, serving, usage_metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,7 +20,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from canned_llama_stack import rag_turn, serving, usage_metrics
 from llama_stack_otel import semconv as genai
 from llama_stack_otel.backends import agents
 from llama_stack_otel.console import Console
