@@ -34,14 +34,15 @@ DOCUMENTS = {
     "shutdown.txt": "On SIGTERM a Node.js service should stop accepting connections, finish the requests in "
                     "flight, close its database pool and exit with status 0.",
 }
-NO_VERSION_HEADER = {"headers": {"X-LlamaStack-Client-Version": Omit()}}
+NO_VERSION_HEADER = {"X-LlamaStack-Client-Version": Omit()}
 
 
 def main(questions: tuple[str, ...] | list[str] = QUESTIONS) -> None:
     client = LlamaStackClient(base_url=LLAMA_STACK_URL)
 
-    def call(method: str, path: str, **kwargs):
-        return getattr(client, method)(path, cast_to=object, options=NO_VERSION_HEADER, **kwargs)
+    def call(method: str, path: str, *, headers: dict | None = None, **kwargs):
+        options = {"headers": {**NO_VERSION_HEADER, **(headers or {})}}
+        return getattr(client, method)(path, cast_to=object, options=options, **kwargs)
 
     with trace.get_tracer(__name__).start_as_current_span("responses_rag_app run"):
         store = call("post", "/v1/vector_stores", body={"name": "example-store"})
@@ -49,7 +50,8 @@ def main(questions: tuple[str, ...] | list[str] = QUESTIONS) -> None:
         try:
             for name, text in DOCUMENTS.items():
                 uploaded = call("post", "/v1/files", body={"purpose": "assistants"},
-                                files=[("file", (name, text.encode(), "text/plain"))])
+                                files=[("file", (name, text.encode(), "text/plain"))],
+                                headers={"Content-Type": "multipart/form-data"})
                 files.append(uploaded["id"])
                 attached = call("post", f"/v1/vector_stores/{store['id']}/files", body={"file_id": uploaded["id"]})
                 while attached.get("status") == "in_progress":
