@@ -9,6 +9,10 @@ user does, alternating the two sides of every comparison (A B A B ...) so that w
 the machine is doing falls on both. Absolute seconds on a shared 2-core machine are noise;
 the table quotes medians, their spread (min-max) and the ratios. Raw figures go to a JSON file.
 
+I1/I2 (``--only instr``, no stack needed): the client instrumentor's own cost per call and per
+streamed chunk, in-process against a loopback server, side by side with the client
+uninstrumented (bench/instrumentor_cost.py).
+
 Baselines: bench/seed_style.py (the same ingest-only request traced as the original example
 does, SDK defaults, atexit flush) for exit delay and delivery; bench/bare_request.py (import
 the client, send the first request, no telemetry) for startup; OTEL_SDK_DISABLED=true for the
@@ -57,7 +61,8 @@ QUESTION = "How do I start a Node.js process?"
 # The seed-style script's exit delays with the SDK's defaults, measured on these machines on
 # 2026-11-23 (shared/FINDINGS.md); this run measures them again beside ours.
 SDK_DEFAULT_EXIT_S = {"refusing": 6.5, "503": 7.2, "hanging": 10.4}
-FIGURES = ("p1", "p2", "p3", "p4", "p5", "p6", "p7", "ingest")
+FIGURES = ("p1", "p2", "p3", "p4", "p5", "p6", "p7", "ingest", "instr")
+IN_PROCESS = {"instr"}  # figures measured without the local stack
 
 
 # ------------------------------------------------------------------ running a process, measured
@@ -484,6 +489,33 @@ def main() -> int:
                      else "--reps must be at least 1")
 
     started = time.monotonic()
+    rows: list[Row] = []
+    raw: dict = {}
+    if "instr" in wanted:
+        import instrumentor_cost
+
+        print("[bench] instr (in-process) ...", file=sys.stderr, flush=True)
+        figures = instrumentor_cost.measure(max(args.reps, 30))
+        rows += [Row(**row) for row in instrumentor_cost.rows(figures)]
+        raw["instr"] = figures
+    if set(wanted) - IN_PROCESS:
+        stack_rows, stack_raw = bench_on_stack(args, wanted)
+        rows[:0], raw = stack_rows, {**stack_raw, **raw}
+    took = time.monotonic() - started
+    print()
+    print_table(rows)
+    print(f"\n{os.cpu_count()} cores, Python {platform.python_version()}, --reps {args.reps}, "
+          f"{took / 60:.1f} min in all; raw figures in {args.out}")
+    args.out.write_text(json.dumps({
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cores": os.cpu_count(),
+        "python": platform.python_version(), "reps": args.reps, "seconds": took,
+        "table": [asdict(row) for row in rows], "raw": raw,
+    }, indent=2, default=str) + "\n")
+    return 0
+
+
+def bench_on_stack(args: argparse.Namespace, wanted: list[str]) -> tuple[list[Row], dict]:
+    """The figures measured on a local stack of the bench's own: (table rows, raw figures)."""
     work = Path(tempfile.mkdtemp(prefix="rag-bench-"))
     state_dir = work / "stack"
     with OTLPReceiver() as receiver:
@@ -504,17 +536,7 @@ def main() -> int:
         finally:
             stack.down(state_dir=state_dir, quiet=True)
             shutil.rmtree(work, ignore_errors=True)
-    took = time.monotonic() - started
-    print()
-    print_table(bench.rows)
-    print(f"\n{os.cpu_count()} cores, Python {platform.python_version()}, --reps {args.reps}, "
-          f"{took / 60:.1f} min in all; raw figures in {args.out}")
-    args.out.write_text(json.dumps({
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cores": os.cpu_count(),
-        "python": platform.python_version(), "reps": args.reps, "seconds": took,
-        "table": [asdict(row) for row in bench.rows], "raw": bench.raw,
-    }, indent=2, default=str) + "\n")
-    return 0
+    return bench.rows, bench.raw
 
 
 if __name__ == "__main__":
