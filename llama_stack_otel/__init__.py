@@ -5,7 +5,9 @@ Modules, by what they hold:
     config     settings and defaults
     documents  the markdown folder, stripped to text
     backends   one RAG run per Llama Stack generation (agents: 0.2.x; responses: 0.4+, OGX)
-    telemetry  phase spans, GenAI metrics, what content may be recorded
+    instrumentation  LlamaStackClientInstrumentor: GenAI spans and metrics for any llama-stack-client
+               app (create_agent, invoke_agent, execute_tool), also via opentelemetry-instrument
+    telemetry  the app's phase spans, the run's metric, what content may be recorded
     semconv    attribute names (GenAI semantic conventions and the project's own)
     names      how a run names what it creates
     delivery   bounded OTLP export and accounting of every span
