@@ -118,7 +118,7 @@ class Responses:
 
     def check(self) -> None:
         if self.settings.questions:
-            self.model = check_model(self.client, self.settings.model)
+            self.model = check_model(self.client.client, self.settings.model)  # it makes its own Calls
 
     def ingest(self, documents: list[Document]) -> None:
         client, settings = self.client, self.settings
