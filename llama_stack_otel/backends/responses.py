@@ -39,6 +39,7 @@ from llama_stack_otel.telemetry import AnswerObserver, Telemetry, text_parts
 FIRST_RESPONSES_VERSION = (0, 4)
 TOOL = "file_search"
 INGEST_POLL_S = 0.2
+PROGRESS_EVERY_S = 5.0  # while files are still being processed
 CHUNK_OVERLAP_SHARE = 0.2  # of the chunk size
 MAX_SEARCH_RESULTS = 5  # chunks a search returns, as knowledge_search's default on 0.2.x
 VERSION_HEADER = "X-LlamaStack-Client-Version"
@@ -142,6 +143,7 @@ class Responses:
             self.out.line(f"Ingesting {len(documents)} documents ({total_bytes / 1024:.1f} KB) into vector store "
                           f"{store_id} ...")
             started = time.monotonic()
+            pending: dict[str, tuple[str, dict]] = {}  # vector-store file id -> (document id, status)
             for document in documents:
                 signals.checkpoint()
                 name = document.document_id.replace("/", "__") + ".txt"
@@ -151,8 +153,9 @@ class Responses:
                 self.file_ids.append(uploaded["id"])
                 attached = client.post(f"/v1/vector_stores/{store_id}/files",
                                        body={"file_id": uploaded["id"], "chunking_strategy": chunking(settings)})
-                wait_until_processed(client, store_id, attached, document_id=document.document_id,
-                                     stall_timeout=settings.stall_timeout)
+                pending[str(attached["id"])] = (document.document_id, attached)
+            wait_until_processed(client, store_id, pending, total=len(documents), out=self.out,
+                                 stall_timeout=settings.stall_timeout)
         self.out.line(f"Ingested {len(documents)} documents in {time.monotonic() - started:.1f} s")
         signals.checkpoint()
 
@@ -240,25 +243,43 @@ def chunking(settings: Settings) -> dict:
                                          "chunk_overlap_tokens": int(size * CHUNK_OVERLAP_SHARE)}}
 
 
-def wait_until_processed(client: Calls, vector_store_id: str, attached: dict, *, document_id: str,
-                         stall_timeout: float) -> None:
-    """Newer servers embed a small file before they answer; a large one may still be in
-    progress. A file that stays in progress longer than stall_timeout fails the run: a server
-    whose file worker died never says so."""
-    deadline = time.monotonic() + stall_timeout
-    while attached.get("status") == "in_progress":
+def wait_until_processed(client: Calls, vector_store_id: str, pending: dict[str, tuple[str, dict]], *,
+                         total: int, out: Console, stall_timeout: float) -> None:
+    """Follow each attached file's status until all are completed. Servers that embed in the
+    background answer in_progress; while files are, a line says how many of the total are done.
+    A file the server failed stops the run with its reason; so does a wait in which no file
+    finished for stall_timeout seconds — a server whose file worker died never says so."""
+    done = total - len(pending)
+    last_progress = last_report = time.monotonic()
+    while True:
+        for file_id, (document_id, attached) in list(pending.items()):
+            status = attached.get("status")
+            if status == "in_progress":
+                continue
+            if status != "completed":
+                error = attached.get("last_error") or {}
+                detail = " ".join(str(error.get("message") or status).split())[:200]
+                raise UserError(f"Llama Stack could not ingest {document_id}: {detail}", exit_code=EXIT_SERVER,
+                                trace_message=f"a document could not be ingested ({status})")
+            del pending[file_id]
+            done += 1
+            last_progress = time.monotonic()
+        if not pending:
+            return
+        now = time.monotonic()
+        if now - last_progress > stall_timeout:
+            document_id = next(iter(pending.values()))[0]
+            raise UserError(f"Llama Stack made no progress ingesting {document_id} for {stall_timeout:g} s (still "
+                            "in_progress; is its file worker running?) — see the server's log, or raise "
+                            "--stall-timeout", exit_code=EXIT_SERVER,
+                            trace_message="a document's ingestion stalled (in_progress)")
+        if now - last_report >= PROGRESS_EVERY_S:
+            out.line(f"  {done} of {total} files processed ...")
+            last_report = now
         signals.checkpoint()
-        if time.monotonic() > deadline:
-            raise UserError(f"Llama Stack has not finished ingesting {document_id} after {stall_timeout:g} s "
-                            "(still in_progress) — check the server's log, or raise --stall-timeout",
-                            exit_code=EXIT_SERVER, trace_message="a document's ingestion stalled (in_progress)")
         time.sleep(INGEST_POLL_S)
-        attached = client.get(f"/v1/vector_stores/{vector_store_id}/files/{attached['id']}")
-    if attached.get("status") != "completed":
-        error = attached.get("last_error") or {}
-        detail = " ".join(str(error.get("message", attached.get("status"))).split())[:200]
-        raise UserError(f"Llama Stack could not ingest {document_id}: {detail}", exit_code=EXIT_SERVER,
-                        trace_message=f"a document could not be ingested ({attached.get('status')})")
+        for file_id in pending:
+            pending[file_id] = (pending[file_id][0], client.get(f"/v1/vector_stores/{vector_store_id}/files/{file_id}"))
 
 
 def tool_choice(settings: Settings) -> Any:
