@@ -53,4 +53,4 @@ lint: ## shellcheck every shell script
 	@client="$(client_venv)"; "$$client/bin/shellcheck" --external-sources start-jaeger.sh start-llamastack.sh scripts/container-lib.sh .ci/run && echo "shellcheck: clean"
 
 bench: ## what tracing costs, side by side on a local stack of its own (about 12 min); BENCH_ARGS="--reps 5 --only p1,p3"
-	@client="$(client_venv)"; "$$client/bin/python" bench/run.py $(BENCH_ARGS)
+	@client="$(client_venv)"; "$$client/bin/python" -m bench.run $(BENCH_ARGS)

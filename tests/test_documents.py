@@ -7,7 +7,7 @@ import os
 import pytest
 
 import llama_stack_agent_rag_otel as app
-from conftest import run_script
+from tests.support.script import run_script
 
 
 def write(path, text: str | bytes) -> None:

@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import llama_stack_agent_rag_otel as app
 import otel_genai as genai
-from conftest import run_script
-from llama_stack_server import free_port
+from local.stack import free_port
+from tests.support.script import run_script
 
 
 @pytest.mark.parametrize("url, expected", [
