@@ -121,10 +121,11 @@ def test_verify_says_how_to_fix_a_server_that_emits_no_spans(stack_07, otlp_rece
     """A 0.7.3 server started by hand, without opentelemetry-instrument, records nothing: --verify
     says the trace is broken, that no server span arrived, and how to start the server."""
     urls = {c.name: c.url for c in stack_07.components}
-    server = stack.start_llama_stack_07(
-        stack.prepare("external", "0.7.3"), port=free_port(), llama_server_url=urls["llama-server"],
-        embedding_server_url=urls["embedding-server"], otlp_endpoint=otlp_receiver.base_url,
-        state_dir=tmp_path, logs=tmp_path / "logs", instrumented=False)
+    profile = stack.PROFILES["0.7.3"]
+    server = stack.start_llama_stack(
+        profile, stack.prepare("external", profile).server_python, port=free_port(),
+        llama_server_url=urls["llama-server"], embedding_server_url=urls["embedding-server"],
+        otlp_endpoint=otlp_receiver.base_url, state_dir=tmp_path, logs=tmp_path / "logs", instrumented=False)
     try:
         env = {**stack_07.script_env(), "LLAMA_STACK_URL": server.url, "TRACE_BACKEND": "jaeger",
                "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url, "TRACE_UI_URL": otlp_receiver.base_url}

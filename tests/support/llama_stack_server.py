@@ -88,7 +88,7 @@ def server_python() -> str:
 
 
 def start_server(*, state_dir: Path, otlp_base_url: str, run_config: Path) -> LlamaStackServer:
-    component = stack.start_llama_stack(Path(server_python()), port=free_port(), llama_server_url=None,
-                                        otlp_endpoint=otlp_base_url, state_dir=state_dir, logs=state_dir / "logs",
-                                        run_config=run_config)
+    component = stack.start_llama_stack(stack.PROFILES["0.2.12"], Path(server_python()), port=free_port(),
+                                        llama_server_url=None, otlp_endpoint=otlp_base_url, state_dir=state_dir,
+                                        logs=state_dir / "logs", run_config=run_config)
     return LlamaStackServer(url=component.url, component=component)
