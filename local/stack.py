@@ -494,7 +494,7 @@ def telemetry_env(profile: Profile, otlp_endpoint: str) -> dict[str, str]:
             "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
 
 
-def embedding_env(profile: Profile, server_python: Path, embedding_server_url: str | None) -> dict[str, str]:
+def embedding_env(profile: Profile, *, server_python: Path, embedding_server_url: str | None) -> dict[str, str]:
     """Where the server's embeddings come from: the embedding llama-server, or the packaged model."""
     if profile.embedding_server:
         if embedding_server_url is None:
@@ -523,7 +523,7 @@ def start_llama_stack(profile: Profile, server_python: Path, *, port: int, otlp_
         "LLAMA_SERVER_STOP": json.dumps([*STOP_SEQUENCES, *profile.stop]),
         "INFERENCE_MODEL": MODEL_ID,
         "HF_HUB_OFFLINE": "1",
-        **embedding_env(profile, server_python, embedding_server_url),
+        **embedding_env(profile, server_python=server_python, embedding_server_url=embedding_server_url),
         **telemetry_env(profile, otlp_endpoint),
     })
     if profile.providers_dir is not None:
