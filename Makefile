@@ -57,4 +57,4 @@ lint: ## ruff (lint and format check), mypy on the package and the script, shell
 	echo "lint: ruff, mypy and shellcheck clean"
 
 bench: ## what tracing costs, side by side on a local stack of its own (about 12 min); BENCH_ARGS="--reps 5 --only p1,p3"
-	@client="$(client_venv)"; "$$client/bin/python" bench/run.py $(BENCH_ARGS)
+	@client="$(client_venv)"; "$$client/bin/python" -m bench.run $(BENCH_ARGS)

@@ -8,16 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_script
-from llama_stack_server import free_port
-
-
-def assert_one_line_error(run, *, exit_code: int, says: str) -> None:
-    assert run.returncode == exit_code, (run.returncode, run.stderr)
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1, run.stderr
-    assert lines[0].startswith("error: ") and says in lines[0], lines[0]
-    assert "Traceback" not in run.stdout + run.stderr
+from local.stack import free_port
+from tests.support.script import assert_one_line_error, run_script
 
 
 def test_help_lists_defaults_and_env_vars():

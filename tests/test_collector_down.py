@@ -13,8 +13,8 @@ import re
 
 import pytest
 
-import collectors
-from otlp_receiver import OTLPReceiver
+from tests.support import collectors
+from tests.support.otlp_receiver import OTLPReceiver
 
 # The promise is 2 s; the rest is room for a loaded 2-core machine. The SDK's defaults
 # overshoot by 12 s or more, so the margin cannot hide a regression.

@@ -9,7 +9,7 @@ import pytest
 from llama_stack_otel.config import DEFAULT_DOCS_DIR
 from llama_stack_otel.documents import load_documents
 from llama_stack_otel.errors import EXIT_USAGE, UserError
-from conftest import run_script
+from tests.support.script import run_script
 
 
 def write(path, text: str | bytes) -> None:

@@ -17,9 +17,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import run_script
-from test_cli import assert_one_line_error
-from trace_shape import CLIENT_KIND, roots, server_spans_for_route
+from tests.support.script import assert_one_line_error, run_script
+from tests.support.trace_shape import CLIENT_KIND, roots, server_spans_for_route
 
 SERVICE = "PythonAgentRAG"
 MODEL_THAT_CANNOT_CHAT = "cannot-chat"

@@ -12,9 +12,9 @@ import uuid
 
 import pytest
 
-from conftest import run_script
-from llama_stack_server import PROJECT_ROOT
-from trace_shape import CLIENT_KIND, SERVER_KIND, ancestors, orphans, roots, server_spans_for_route, whole_trace
+from local.stack import PROJECT_ROOT
+from tests.support.script import run_script
+from tests.support.trace_shape import CLIENT_KIND, SERVER_KIND, ancestors, orphans, roots, server_spans_for_route, whole_trace
 
 SERVICE = "PythonAgentRAG"
 SERVER_SERVICE = "LlamaStack"

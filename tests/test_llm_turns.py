@@ -14,9 +14,9 @@ import uuid
 
 import pytest
 
-from conftest import run_script
 from local import stack
-from trace_shape import CLIENT_KIND, roots, server_spans_for_route
+from tests.support.script import run_script
+from tests.support.trace_shape import CLIENT_KIND, roots, server_spans_for_route
 
 SERVICE = "PythonAgentRAG"
 DOC_CANARY = "DOCCANARY-" + uuid.uuid4().hex[:8]

@@ -16,8 +16,8 @@ import llama_stack_agent_rag_otel as app
 from llama_stack_otel import cli
 from llama_stack_otel.config import TelemetrySettings
 from llama_stack_otel.telemetry import redact_url
-from conftest import run_script
-from llama_stack_server import free_port
+from local.stack import free_port
+from tests.support.script import run_script
 
 
 @pytest.mark.parametrize("url, expected", [

@@ -15,10 +15,10 @@ import sys
 import pytest
 
 from llama_stack_otel import verify as show_trace
-from collectors import refusing
-from llama_stack_server import PROJECT_ROOT
-from otlp_receiver import OTLPReceiver, ReceivedSpan, jaeger_v3_trace
 from llama_stack_otel.verify import Span, judge, render_tree
+from local.stack import PROJECT_ROOT
+from tests.support.collectors import refusing
+from tests.support.otlp_receiver import OTLPReceiver, ReceivedSpan, jaeger_v3_trace
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 S = 1_000_000_000  # ns
