@@ -141,7 +141,8 @@ class Stack:
             "INFERENCE_MODEL": self.profile.model_id,
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
             "TRACE_UI_URL": self.trace_ui,
-            "TRACE_BACKEND": self.trace_backend,
+            # The script's own word for the backend: with "external" the UI is not the stack's to name.
+            "TRACE_BACKEND": self.trace_backend if self.trace_backend in ("phoenix", "jaeger") else "auto",
             "TOOL_CHOICE": TOOL_CHOICE,
         }
         if self.trace_backend in ("phoenix", "jaeger"):
@@ -219,8 +220,8 @@ def choose_trace_backend() -> str:
     backend = os.environ.get("TRACE_BACKEND", "").strip().lower()
     if backend in ("jaeger", "phoenix", "external"):
         return backend
-    if backend:
-        raise StackError(f"TRACE_BACKEND={backend!r}: use jaeger, phoenix or external")
+    if backend and backend != "auto":  # auto: what the script's variable means by it, choose here
+        raise StackError(f"TRACE_BACKEND={backend!r}: use jaeger, phoenix or external (or auto)")
     return "jaeger" if container_engine_works() else "phoenix"
 
 
@@ -397,7 +398,7 @@ def prepare(trace_backend: str, profile: Profile = PROFILES[DEFAULT_LLAMA_STACK_
     server_venv = (profile.venv, list(profile.requirements), server_base_python(profile))
     if not llama_server.binary_path().exists():
         say("first run: compiling llama-server and installing venvs; this takes 10-25 minutes "
-            "on 2 cores (the compile dominates) and happens once per machine (cache: %s)" % venvs.cache_dir())
+            f"on 2 cores (the compile dominates) and happens once per machine (cache: {venvs.cache_dir()})")
     with ThreadPoolExecutor(max_workers=5) as pool:
         binary = pool.submit(llama_server.ensure)
         server = pool.submit(venvs.ensure, *server_venv)

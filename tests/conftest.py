@@ -74,7 +74,7 @@ def recording_server():
     body = json.dumps({"data": []}).encode()
 
     class Handler(QuietHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             seen.append({k.lower(): v for k, v in self.headers.items()})
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -82,7 +82,7 @@ def recording_server():
             self.end_headers()
             self.wfile.write(body)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             seen.append({k.lower(): v for k, v in self.headers.items()})
             self.drain_and_answer(200)
 
@@ -92,5 +92,6 @@ def recording_server():
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if {"llama_stack", "local_stack", "phoenix_stack", "server_without_vector_io", "stack_07"} & set(getattr(item, "fixturenames", ())):
+        server_fixtures = {"llama_stack", "local_stack", "phoenix_stack", "server_without_vector_io", "stack_07"}
+        if server_fixtures & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.server)

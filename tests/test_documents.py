@@ -93,13 +93,13 @@ def test_missing_folder_is_a_usage_error(tmp_path):
 
 def test_folder_without_markdown_is_a_usage_error(tmp_path):
     write(tmp_path / "readme.txt", "text")
-    with pytest.raises(UserError, match="no .md files"):
+    with pytest.raises(UserError, match=r"no \.md files"):
         load_documents(tmp_path)
 
 
 def test_folder_of_only_unusable_files_is_a_usage_error(tmp_path):
     write(tmp_path / "empty.md", "   \n")
-    with pytest.raises(UserError, match="no usable .md file"):
+    with pytest.raises(UserError, match=r"no usable \.md file"):
         load_documents(tmp_path)
 
 

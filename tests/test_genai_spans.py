@@ -121,7 +121,8 @@ def test_the_failing_phase_is_error_and_the_root_names_it(private_run):
     *_, mine = private_run
     invoke, root = named(mine, "invoke_agent rag-agent"), roots(mine)[0]
     assert invoke.status_code == 2
-    assert [(name, attrs["exception.type"]) for name, attrs in invoke.events] == [("exception", "llama_stack_otel.errors.UserError")]
+    assert [(name, attrs["exception.type"]) for name, attrs in invoke.events] == [
+        ("exception", "llama_stack_otel.errors.UserError")]
     assert invoke.events[0][1]["exception.message"] == "the agent turn failed on the server"
     assert root.status_code == 2
     assert root.attributes["rag_agent.failed_phase"] == "invoke_agent rag-agent"

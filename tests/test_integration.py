@@ -14,7 +14,15 @@ import pytest
 
 from local.stack import PROJECT_ROOT
 from tests.support.script import run_script
-from tests.support.trace_shape import CLIENT_KIND, SERVER_KIND, ancestors, orphans, roots, server_spans_for_route, whole_trace
+from tests.support.trace_shape import (
+    CLIENT_KIND,
+    SERVER_KIND,
+    ancestors,
+    orphans,
+    roots,
+    server_spans_for_route,
+    whole_trace,
+)
 
 SERVICE = "PythonAgentRAG"
 SERVER_SERVICE = "LlamaStack"
@@ -46,7 +54,7 @@ def test_run_prints_trace_id_and_link(ingest_run):
 
 
 def test_one_trace_with_the_run_span_as_its_only_root(ingest_run):
-    _, trace_id, spans = ingest_run
+    _, _trace_id, spans = ingest_run
     [root] = roots(spans)
     assert root.service == SERVICE
     assert root.name.startswith("Python LlamaStack request - ")

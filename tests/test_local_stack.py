@@ -160,7 +160,7 @@ def test_phoenix_receives_the_same_whole_trace(phoenix_stack, phoenix_run):
 
 def test_verify_reads_the_trace_back_from_phoenix(phoenix_stack, phoenix_run):
     """Phoenix keeps no service names: the tree names the server by the host:port the script called."""
-    run, spans = phoenix_run
+    run, _spans = phoenix_run
     tree, verdict = tree_and_verdict(run.stdout)
     server = phoenix_stack.llama_stack_url.removeprefix("http://")
     assert verdict[2] == "trace OK", "\n".join(tree + verdict)
@@ -228,7 +228,7 @@ def test_ctrl_c_in_the_demo_lets_the_script_clean_up(local_stack, llama_stack, t
     process = demo(local_stack, "--no-questions", "--docs", str(tmp_path))
     wait_for_ingestion(process)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
-    stdout, stderr = process.communicate(timeout=120)
+    _stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "error: interrupted" in stderr
     assert set(llama_stack.vector_db_ids()) == before  # the script removed its vector DB

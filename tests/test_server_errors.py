@@ -119,7 +119,8 @@ def assert_delivered_with_signal(otlp_receiver, stdout: str, stderr: str, *, sig
     [root] = roots(spans)
     assert root.status_code == 2 and signal_name in root.status_message, root.status_message
     assert root.attributes["rag_agent.failed_phase"] == phase
-    assert any(name == "exception" and str(attrs.get("exception.type")).split(".")[-1] == exception_type for name, attrs in root.events)
+    assert any(name == "exception" and str(attrs.get("exception.type")).split(".")[-1] == exception_type
+               for name, attrs in root.events)
     [failed] = [s for s in spans if s.name == phase]
     assert failed.status_code == 2 and signal_name in failed.status_message
     mine = [s for s in spans if s.service == "PythonAgentRAG"]
@@ -163,7 +164,7 @@ def test_a_second_ctrl_c_exits_at_once(llama_stack, tmp_path):
         assert process.poll() is None, "the clean-up ended before the second Ctrl-C could reach it"
         process.send_signal(signal.SIGINT)
         second = time.monotonic()
-        stdout, stderr = process.communicate(timeout=60)
+        _stdout, stderr = process.communicate(timeout=60)
         assert time.monotonic() - second < 2.0
         assert process.returncode == 130, stderr
         assert stderr.strip().splitlines()[-1].startswith("error: SIGINT while cleaning up"), stderr

@@ -120,7 +120,7 @@ def test_wait_for_verdict_gives_up_at_the_deadline():
 
 
 def test_tree_lines_fit_and_show_service_duration_and_errors():
-    spans = whole() + [span("9" * 16, "d" * 16, "x" * 150, "LlamaStack", start=1.0, end=1.5, error=True)]
+    spans = [*whole(), span("9" * 16, "d" * 16, "x" * 150, "LlamaStack", start=1.0, end=1.5, error=True)]
     lines = render_tree(spans, width=100)
     assert [line.split()[0] for line in lines[:2]] == ["Python", "└─"]
     assert all(len(line) <= 100 for line in lines), [len(line) for line in lines]

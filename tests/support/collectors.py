@@ -69,7 +69,7 @@ def answering(status: int) -> Iterator[str]:
     """An OTLP/HTTP endpoint that reads every export and answers ``status`` (e.g. 503)."""
 
     class Handler(QuietHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             self.drain_and_answer(status)
 
     with serving(Handler) as url:
