@@ -87,10 +87,10 @@ def server_api(client: Any) -> tuple[str, str]:
     return API_AGENTS, version
 
 
-def check_model(client: Any, model: str) -> str:
+def check_model(client: Calls, model: str) -> str:
     """The server's id for the LLM the user named: newer servers prefix it with the provider
     (llama-cpp/gemma3-270m), so gemma3-270m finds it too."""
-    listed = Calls(client).get("/v1/models").get("data", [])
+    listed = client.get("/v1/models").get("data", [])
     llms = sorted(str(m.get("id") or m.get("identifier")) for m in listed if model_type(m) == "llm")
     for candidate in llms:
         if candidate == model or candidate.endswith(f"/{model}"):
