@@ -63,7 +63,9 @@ CHAT_TEMPLATE = LOCAL_DIR / "gemma3-270m-qa.jinja"
 MODEL_FILE = "gemma3-270m-q4_k_m.gguf"
 TOOL_CHOICE = "knowledge_search"  # what the demo asks of the agent (see the README)
 MAX_ANSWER_TOKENS = 128
-STOP_SEQUENCES = ["\nQuestion:", "\nNotes:", "\nAnswer:"]  # the template's block headers
+# The template's block headers, wherever they appear: the 270M model sometimes goes on with a
+# made-up, indented "  Answer:" of its own, which a "\nAnswer:" stop does not catch.
+STOP_SEQUENCES = ["Question:", "Notes:", "Answer:"]
 
 DEFAULT_LLAMA_STACK_PORT = 8321
 DEFAULT_LLAMA_SERVER_PORT = 8322
