@@ -151,8 +151,8 @@ class Responses:
                                        files=[("file", (name, document.text.encode(), "text/plain"))],
                                        options={"headers": {"Content-Type": "multipart/form-data"}})
                 self.file_ids.append(uploaded["id"])
-                attached = client.post(f"/v1/vector_stores/{store_id}/files",
-                                       body={"file_id": uploaded["id"], "chunking_strategy": chunking(settings)})
+                attached = attach(client, store_id, uploaded["id"], document_id=document.document_id,
+                                  settings=settings)
                 pending[str(attached["id"])] = (document.document_id, attached)
             wait_until_processed(client, store_id, pending, total=len(documents), out=self.out,
                                  stall_timeout=settings.stall_timeout)
@@ -241,6 +241,30 @@ def chunking(settings: Settings) -> dict:
     size = settings.chunk_size_in_tokens
     return {"type": "static", "static": {"max_chunk_size_tokens": size,
                                          "chunk_overlap_tokens": int(size * CHUNK_OVERLAP_SHARE)}}
+
+
+def attach(client: Calls, store_id: str, file_id: str, *, document_id: str, settings: Settings) -> dict:
+    """Add one uploaded file to the vector store. Some servers (OGX 1.5) process the file inside
+    this call and answer its final status; with their file workers dead the call never returns,
+    so it gets --stall-timeout, not --timeout."""
+    from llama_stack_client import APITimeoutError
+
+    try:
+        return client.post(f"/v1/vector_stores/{store_id}/files", options={"timeout": settings.stall_timeout},
+                           body={"file_id": file_id, "chunking_strategy": chunking(settings)})
+    except APITimeoutError as exc:
+        raise UserError(f"Llama Stack did not finish processing {document_id} within {settings.stall_timeout:g} s"
+                        f"{server_health(client)} — see the server's log, or raise --stall-timeout",
+                        exit_code=EXIT_SERVER, trace_message="a document's ingestion stalled") from exc
+
+
+def server_health(client: Calls) -> str:
+    """A few words on what the server's /v1/health says, when it is not OK ("" when it is)."""
+    try:
+        status = str(client.get("/v1/health", options={"timeout": 5.0}).get("status", "?"))
+    except Exception:  # noqa: BLE001 - only a hint for the error line
+        return " (nor does it answer /v1/health)"
+    return "" if status.upper() == "OK" else f" (its /v1/health says {status})"
 
 
 def wait_until_processed(client: Calls, vector_store_id: str, pending: dict[str, tuple[str, dict]], *,
