@@ -29,7 +29,13 @@ from opentelemetry.trace import SpanKind
 
 from llama_stack_otel import names, semconv
 from llama_stack_otel.backends import Removal, remove_all, stream_answer
-from llama_stack_otel.config import API_AGENTS, API_RESPONSES, Settings
+from llama_stack_otel.config import (
+    API_AGENTS,
+    API_RESPONSES,
+    DEFAULT_EMBEDDING_DIMENSION,
+    DEFAULT_EMBEDDING_MODEL,
+    Settings,
+)
 from llama_stack_otel.console import Console
 from llama_stack_otel.documents import Document
 from llama_stack_otel.errors import EXIT_SERVER, UserError, model_not_registered
@@ -122,6 +128,10 @@ class Responses:
         self.model_attributes: dict[str, Any] = {}
 
     def check(self) -> None:
+        if (self.settings.embedding_model, self.settings.embedding_dimension) != (DEFAULT_EMBEDDING_MODEL,
+                                                                                  DEFAULT_EMBEDDING_DIMENSION):
+            self.out.line("warning: --embedding-model and --embedding-dimension apply to Llama Stack 0.2.x only; "
+                          "this server's vector store embeds with its own default model", error=True)
         if self.settings.questions:
             self.model = check_model(self.client, self.settings.model)
         self.model_attributes = {semconv.REQUEST_MODEL: self.model, semconv.PROVIDER_NAME: semconv.PROVIDER}
