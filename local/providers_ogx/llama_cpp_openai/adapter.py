@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from llama_cpp_grammar import object_grammar
 from ogx.providers.remote.inference.vllm.vllm import VLLMInferenceAdapter
 from ogx_api import (
     OpenAIChatCompletion,
@@ -19,8 +20,6 @@ from ogx_api import (
     OpenAIChoiceDelta,
     OpenAIChunkChoice,
 )
-
-from llama_cpp_grammar import object_grammar
 
 from .config import LlamaCppOpenAIConfig
 
@@ -132,7 +131,7 @@ class LlamaCppOpenAIAdapter(VLLMInferenceAdapter):
         except ValueError:
             pass
         log.info("forced tool call: arguments %r unusable, searching for the question", text[:80])
-        properties = list(((function.get("parameters") or {}).get("properties") or {"query": {}}))
+        properties = list((function.get("parameters") or {}).get("properties") or {"query": {}})
         return json.dumps({properties[0]: question})
 
     @staticmethod

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from pydantic import Field, field_validator
-
 from llama_cpp_grammar import stop_list
 from ogx.providers.remote.inference.vllm.config import VLLMInferenceAdapterConfig
+from pydantic import Field, field_validator
 
 
 class LlamaCppOpenAIConfig(VLLMInferenceAdapterConfig):
