@@ -139,3 +139,11 @@ def test_an_ingest_only_run_exports_its_duration_metric(ingest_run, otlp_receive
     assert run_duration.attributes == {} and run_duration.count == 1 and run_duration.sum > 0
     # No agent, no question: no GenAI operation to measure.
     assert not [p for p in points if p.metric.startswith("gen_ai.")]
+
+
+def test_an_option_of_the_other_generation_says_it_does_nothing_here(llama_stack, otlp_receiver):
+    """--stall-timeout bounds 0.4+'s asynchronous ingestion; on 0.2.x the run says so and goes on."""
+    run = run_ingest(llama_stack, otlp_receiver, "--stall-timeout", "30")
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == ["warning: --stall-timeout applies to Llama Stack 0.4 and later only; on 0.2.x "
+                                       "ingestion is one call, bounded by --timeout"]
