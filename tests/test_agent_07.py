@@ -9,18 +9,22 @@ stored responses) must be gone afterwards.
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-from conftest import run_script
-from test_local_stack import QUESTIONS, ROOT_PREFIX, assert_clean_answers, question_args, tree_and_verdict
-from test_local_stack_07 import SERVICE, call
-from trace_shape import SERVER_KIND, ancestors, orphans, roots
+from local import stack
+from local.stack import free_port
+from tests.support.agent_run import QUESTIONS, ROOT_PREFIX, assert_clean_answers, question_args, tree_and_verdict
+from tests.support.llama_stack_http import SERVICE_07, call
+from tests.support.script import read_until, run_script, start_script
+from tests.support.trace_shape import SERVER_KIND, ancestors, orphans, roots
 
 pytestmark = pytest.mark.server
 
 
 def server_spans(spans, name: str):
-    return [s for s in spans if s.service == SERVICE and s.kind == SERVER_KIND and s.name == name]
+    return [s for s in spans if s.service == SERVICE_07 and s.kind == SERVER_KIND and s.name == name]
 
 
 def listed(base: str, path: str) -> set[str]:
@@ -57,7 +61,7 @@ def test_one_whole_trace_with_the_servers_spans_under_each_call(run_07):
     [root] = roots(spans)
     assert root.name.startswith(ROOT_PREFIX) and root.service == "PythonAgentRAG"
     assert not orphans(spans), [f"{s.service}:{s.name}" for s in orphans(spans)]
-    assert {s.service for s in spans} == {"PythonAgentRAG", SERVICE}
+    assert {s.service for s in spans} == {"PythonAgentRAG", SERVICE_07}
     phases = [s.name for s in sorted((s for s in spans if s.parent_span_id == root.span_id), key=lambda s: s.start_ns)]
     assert phases == ["check_server", "ingest_documents", "invoke_agent rag-agent", "invoke_agent rag-agent",
                       "clean_up"]
@@ -85,7 +89,7 @@ def test_each_question_searched_the_vector_store(run_07):
         assert search.attributes["rag_agent.retrieval.chunks"] > 0 and search.attributes["rag_agent.retrieval.chars"] > 0
         assert search.attributes["gen_ai.data_source.id"].startswith("vs_")
     # The server's own span of the tool, inside each POST /v1/responses.
-    assert sum(s.service == SERVICE and s.name == "file_search" for s in spans) == len(QUESTIONS)
+    assert sum(s.service == SERVICE_07 and s.name == "file_search" for s in spans) == len(QUESTIONS)
 
 
 def test_the_run_detected_the_responses_api(run_07):
@@ -109,7 +113,7 @@ def test_nothing_left_on_the_server(run_07):
     run, spans, before, after = run_07
     assert after == before
     # ... and the run did create them: one file per document, one store, one response per question.
-    deletes = [s.name for s in spans if s.service == SERVICE and s.kind == SERVER_KIND and s.name.startswith("DELETE ")]
+    deletes = [s.name for s in spans if s.service == SERVICE_07 and s.kind == SERVER_KIND and s.name.startswith("DELETE ")]
     assert deletes.count("DELETE /v1/responses/{response_id}") == len(QUESTIONS)
     assert deletes.count("DELETE /v1/vector_stores/{vector_store_id}") == 1
     documents = int(run.stdout.split("Ingesting ")[1].split()[0])
@@ -119,14 +123,12 @@ def test_nothing_left_on_the_server(run_07):
 def test_verify_says_how_to_fix_a_server_that_emits_no_spans(stack_07, otlp_receiver, tmp_path):
     """A 0.7.3 server started by hand, without opentelemetry-instrument, records nothing: --verify
     says the trace is broken, that no server span arrived, and how to start the server."""
-    from local import stack
-    from llama_stack_server import free_port
-
     urls = {c.name: c.url for c in stack_07.components}
-    server = stack.start_llama_stack_07(
-        stack.prepare("external", "0.7.3"), port=free_port(), llama_server_url=urls["llama-server"],
-        embedding_server_url=urls["embedding-server"], otlp_endpoint=otlp_receiver.base_url,
-        state_dir=tmp_path, logs=tmp_path / "logs", instrumented=False)
+    profile = stack.PROFILES["0.7.3"]
+    server = stack.start_llama_stack(
+        profile, stack.prepare("external", profile).server_python, port=free_port(),
+        llama_server_url=urls["llama-server"], embedding_server_url=urls["embedding-server"],
+        otlp_endpoint=otlp_receiver.base_url, state_dir=tmp_path, logs=tmp_path / "logs", instrumented=False)
     try:
         env = {**stack_07.script_env(), "LLAMA_STACK_URL": server.url, "TRACE_BACKEND": "jaeger",
                "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url, "TRACE_UI_URL": otlp_receiver.base_url}
@@ -145,10 +147,6 @@ def test_verify_says_how_to_fix_a_server_that_emits_no_spans(stack_07, otlp_rece
 def test_ctrl_c_during_an_answer_removes_what_the_run_made(stack_07, otlp_receiver):
     """SIGINT while the response streams: exit 130, one error line, and the files, the vector
     store and the response stored so far are removed all the same."""
-    import signal
-
-    from test_server_errors import read_until, start_script
-
     base = stack_07.llama_stack_url
     before = {path: listed(base, path) for path in ("/v1/vector_stores", "/v1/files", "/v1/responses")}
     env = {**stack_07.script_env(), "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url}

@@ -8,16 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_script
-from llama_stack_server import free_port
-
-
-def assert_one_line_error(run, *, exit_code: int, says: str) -> None:
-    assert run.returncode == exit_code, (run.returncode, run.stderr)
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1, run.stderr
-    assert lines[0].startswith("error: ") and says in lines[0], lines[0]
-    assert "Traceback" not in run.stdout + run.stderr
+from local.stack import free_port
+from tests.support.script import assert_one_line_error, run_script
 
 
 def test_help_lists_defaults_and_env_vars():
@@ -69,8 +61,19 @@ def test_unusable_docs_folder(otlp_receiver, tmp_path, make_docs, says):
     ([], {"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER='sometimes' is not a sampler"),
     ([], {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}, "not a ratio between 0 and 1"),
     ([], {"OTEL_EXPORTER_OTLP_TIMEOUT": "10s"}, "OTEL_EXPORTER_OTLP_TIMEOUT='10s' is not a positive number"),
+    # Variables with a fixed set of values refuse any other, as their flags do.
+    ([], {"TRACE_BACKEND": "zipkin"}, "TRACE_BACKEND='zipkin' is not one of auto, jaeger, phoenix"),
+    ([], {"LLAMA_STACK_API": "chat"}, "LLAMA_STACK_API='chat' is not one of auto, agents, responses"),
+    # Switches read yes/no words alike everywhere; anything else is refused, not taken as "no".
+    ([], {"VERIFY_TRACE": "maybe"}, "VERIFY_TRACE='maybe' is not a yes/no value"),
+    ([], {"RAG_AGENT_DEBUG": "sure"}, "RAG_AGENT_DEBUG='sure' is not a yes/no value"),
+    ([], {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "all"}, "is not a value it takes — use true or false"),
+    (["--timeout", "0"], {}, "must be a positive number of seconds"),
+    (["--stall-timeout", "-3"], {}, "must be a positive number of seconds"),
+    (["--verify-wait", "-1"], {}, "must be a number of seconds (0 or more)"),
 ], ids=["no-scheme", "ftp", "malformed", "bad-port", "otlp-endpoint", "chunk-size", "max-file-size",
-        "export-timeout", "sampler", "sampler-arg", "otlp-timeout"])
+        "export-timeout", "sampler", "sampler-arg", "otlp-timeout", "trace-backend-env", "api-env", "verify-env",
+        "debug-env", "capture-env", "timeout", "stall-timeout", "verify-wait"])
 def test_invalid_configuration_stops_before_anything_is_sent(recording_server, args, env, says):
     url, seen = recording_server  # stands in for Llama Stack and the collector alike
     run = run_script("--llama-stack-url", url, "--otlp-endpoint", f"{url}/v1/traces", *args, env=env)
@@ -82,3 +85,30 @@ def test_debug_shows_the_traceback(otlp_receiver, tmp_path):
     run = run_script("--docs", str(tmp_path / "nope"), "--otlp-endpoint", otlp_receiver.traces_url, "--debug")
     assert run.returncode == 2
     assert "Traceback" in run.stderr
+
+
+def test_version_and_help_name_units_groups_and_exit_codes():
+    from llama_stack_otel import __version__
+
+    version = run_script("--version")
+    assert (version.returncode, version.stdout.strip()) == (0, f"llama_stack_agent_rag_otel.py {__version__}")
+    run = run_script("--help", env={"COLUMNS": "200"})
+    for text in ("--timeout SECONDS", "--export-timeout MS", "--verify-wait SECONDS", "--stall-timeout SECONDS",
+                 "Llama Stack and the model:", "documents and questions:", "tracing:", "examples:", "exit status:",
+                 "130 Ctrl-C"):
+        assert text in run.stdout, text
+
+
+@pytest.mark.parametrize("value", ["0", "false", "No", "off", ""])
+def test_a_no_word_turns_debug_off(otlp_receiver, tmp_path, value):
+    """RAG_AGENT_DEBUG=0 used to turn debugging on (any non-empty value did)."""
+    run = run_script("--docs", str(tmp_path / "nope"), "--otlp-endpoint", otlp_receiver.traces_url,
+                     env={"RAG_AGENT_DEBUG": value})
+    assert_one_line_error(run, exit_code=2, says="does not exist")
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES", "on"])
+def test_a_yes_word_turns_debug_on(otlp_receiver, tmp_path, value):
+    run = run_script("--docs", str(tmp_path / "nope"), "--otlp-endpoint", otlp_receiver.traces_url,
+                     env={"RAG_AGENT_DEBUG": value})
+    assert run.returncode == 2 and "Traceback" in run.stderr

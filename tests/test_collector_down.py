@@ -13,8 +13,8 @@ import re
 
 import pytest
 
-import collectors
-from otlp_receiver import OTLPReceiver
+from tests.support import collectors
+from tests.support.otlp_receiver import OTLPReceiver
 
 # The promise is 2 s; the rest is room for a loaded 2-core machine. The SDK's defaults
 # overshoot by 12 s or more, so the margin cannot hide a regression.
@@ -40,7 +40,7 @@ def healthy_tail(run_args, otlp_receiver):
     """The tail of a run with a healthy collector: the best of two, so a hiccup does not set it."""
     tails = []
     for _ in range(2):
-        code, tail, _, stdout, stderr = collectors.timed_run(run_args, otlp_base=otlp_receiver.base_url)
+        code, tail, _, _stdout, stderr = collectors.timed_run(run_args, otlp_base=otlp_receiver.base_url)
         assert code == 0, stderr
         assert stderr == "", "a healthy collector must not cause a warning"
         tails.append(tail)

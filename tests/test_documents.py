@@ -9,7 +9,7 @@ import pytest
 from llama_stack_otel.config import DEFAULT_DOCS_DIR
 from llama_stack_otel.documents import load_documents
 from llama_stack_otel.errors import EXIT_USAGE, UserError
-from conftest import run_script
+from tests.support.script import run_script
 
 
 def write(path, text: str | bytes) -> None:
@@ -93,13 +93,13 @@ def test_missing_folder_is_a_usage_error(tmp_path):
 
 def test_folder_without_markdown_is_a_usage_error(tmp_path):
     write(tmp_path / "readme.txt", "text")
-    with pytest.raises(UserError, match="no .md files"):
+    with pytest.raises(UserError, match=r"no \.md files"):
         load_documents(tmp_path)
 
 
 def test_folder_of_only_unusable_files_is_a_usage_error(tmp_path):
     write(tmp_path / "empty.md", "   \n")
-    with pytest.raises(UserError, match="no usable .md file"):
+    with pytest.raises(UserError, match=r"no usable \.md file"):
         load_documents(tmp_path)
 
 

@@ -18,9 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import run_script
-from test_cli import assert_one_line_error
-from trace_shape import CLIENT_KIND, roots, server_spans_for_route
+from tests.support.script import assert_one_line_error, run_script
+from tests.support.trace_shape import CLIENT_KIND, roots, server_spans_for_route
 
 SERVICE = "PythonAgentRAG"
 MODEL_THAT_CANNOT_CHAT = "cannot-chat"
@@ -100,6 +99,7 @@ def test_ingest_documents_span_counts_bytes_and_ids(private_run, canary_docs):
         "gen_ai.data_source.id": run.vector_db_id, "rag_agent.documents.count": 1,
         "rag_agent.documents.bytes": (canary_docs / "start.md").stat().st_size,
         "rag_agent.chunk_size_tokens": 125, "rag_agent.embedding_model": "all-MiniLM-L6-v2",
+        "openinference.span.kind": "CHAIN",  # an app phase, to Phoenix
     }
 
 
@@ -130,7 +130,8 @@ def test_the_failing_phase_is_error_and_the_root_names_it(private_run):
     *_, mine = private_run
     invoke, root = named(mine, "invoke_agent rag-agent"), roots(mine)[0]
     assert invoke.status_code == 2
-    assert [(name, attrs["exception.type"]) for name, attrs in invoke.events] == [("exception", "llama_stack_otel.errors.UserError")]
+    assert [(name, attrs["exception.type"]) for name, attrs in invoke.events] == [
+        ("exception", "llama_stack_otel.errors.UserError")]
     assert invoke.events[0][1]["exception.message"] == "the agent turn failed on the server"
     assert root.status_code == 2
     assert root.attributes["rag_agent.failed_phase"] == "invoke_agent rag-agent"

@@ -17,8 +17,6 @@ import tomllib
 from importlib import import_module
 
 import pytest
-from canned_llama_stack import rag_response, rag_turn, serving
-from llama_stack_server import PROJECT_ROOT
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -28,6 +26,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from llama_stack_otel import semconv as genai
 from llama_stack_otel.instrumentation import LlamaStackClientInstrumentor, agent_name
+from local.stack import PROJECT_ROOT
+from tests.support.canned_llama_stack import rag_response, rag_turn, serving
 
 QUESTION = "QCANARY-20b1: how do I stop a node process?"
 CHUNK_TEXT = "DCANARY-4c7d: send SIGTERM and close the server"
@@ -295,6 +295,23 @@ def test_content_only_when_the_variable_asks_for_span_content(traced, monkeypatc
         assert json.loads(invoke.attributes[genai.OUTPUT_MESSAGES]) == [
             {"role": "assistant", "parts": [{"type": "text", "content": "".join(ANSWER)}]}]
         assert invoke.attributes[genai.INPUT_VALUE] == QUESTION  # what Phoenix shows as the input
+
+
+@pytest.mark.parametrize("value, captured", [("SPAN_ONLY", True), ("true", True), ("On", True), ("event_only", False),
+                                             ("NO_CONTENT", False), ("0", False), ("", False)])
+def test_the_script_reads_the_variable_the_same_way(monkeypatch, value, captured):
+    from llama_stack_otel.config import capture_content_setting
+
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
+    assert capture_content_setting() is captured
+
+
+def test_the_script_refuses_a_value_the_instrumentations_do_not_take(monkeypatch):
+    from llama_stack_otel.config import ConfigError, capture_content_setting
+
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "all")
+    with pytest.raises(ConfigError, match="SPAN_ONLY"):
+        capture_content_setting()
 
 
 class Exploding(SpanProcessor):

@@ -19,11 +19,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import clean_env
-from llama_stack_server import PROJECT_ROOT
-from trace_shape import CLIENT_KIND, SERVER_KIND, ancestors, orphans, roots, server_spans_for_route
 
 from local import stack
+from local.stack import PROJECT_ROOT
+from tests.support.script import clean_env
+from tests.support.trace_shape import CLIENT_KIND, SERVER_KIND, ancestors, orphans, roots, server_spans_for_route
 
 pytestmark = pytest.mark.server
 

@@ -12,9 +12,17 @@ import uuid
 
 import pytest
 
-from conftest import run_script
-from llama_stack_server import PROJECT_ROOT
-from trace_shape import CLIENT_KIND, SERVER_KIND, ancestors, orphans, roots, server_spans_for_route, whole_trace
+from local.stack import PROJECT_ROOT
+from tests.support.script import run_script
+from tests.support.trace_shape import (
+    CLIENT_KIND,
+    SERVER_KIND,
+    ancestors,
+    orphans,
+    roots,
+    server_spans_for_route,
+    whole_trace,
+)
 
 SERVICE = "PythonAgentRAG"
 SERVER_SERVICE = "LlamaStack"
@@ -46,7 +54,7 @@ def test_run_prints_trace_id_and_link(ingest_run):
 
 
 def test_one_trace_with_the_run_span_as_its_only_root(ingest_run):
-    _, trace_id, spans = ingest_run
+    _, _trace_id, spans = ingest_run
     [root] = roots(spans)
     assert root.service == SERVICE
     assert root.name.startswith("Python LlamaStack request - ")
@@ -117,6 +125,7 @@ def test_an_ingest_only_run_has_three_phases_and_every_call_inside_one(ingest_ru
         "gen_ai.data_source.id": run.vector_db_id, "rag_agent.documents.count": len(sample_docs),
         "rag_agent.documents.bytes": sum(p.stat().st_size for p in sample_docs),
         "rag_agent.chunk_size_tokens": 125, "rag_agent.embedding_model": "all-MiniLM-L6-v2",
+        "openinference.span.kind": "CHAIN",  # an app phase, to Phoenix
     }
     phase_ids = {s.span_id for s in phases}
     calls = [s for s in mine if s.kind == CLIENT_KIND]
@@ -131,3 +140,11 @@ def test_an_ingest_only_run_exports_its_duration_metric(ingest_run, otlp_receive
     assert run_duration.attributes == {} and run_duration.count == 1 and run_duration.sum > 0
     # No agent, no question: no GenAI operation to measure.
     assert not [p for p in points if p.metric.startswith("gen_ai.")]
+
+
+def test_an_option_of_the_other_generation_says_it_does_nothing_here(llama_stack, otlp_receiver):
+    """--stall-timeout bounds 0.4+'s asynchronous ingestion; on 0.2.x the run says so and goes on."""
+    run = run_ingest(llama_stack, otlp_receiver, "--stall-timeout", "30")
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == ["warning: --stall-timeout applies to Llama Stack 0.4 and later only; on 0.2.x "
+                                       "ingestion is one call, bounded by --timeout"]

@@ -14,9 +14,9 @@ import uuid
 
 import pytest
 
-from conftest import run_script
 from local import stack
-from trace_shape import CLIENT_KIND, roots, server_spans_for_route
+from tests.support.script import run_script
+from tests.support.trace_shape import CLIENT_KIND, roots, server_spans_for_route
 
 SERVICE = "PythonAgentRAG"
 DOC_CANARY = "DOCCANARY-" + uuid.uuid4().hex[:8]
@@ -82,7 +82,7 @@ def server_ran_knowledge_search(spans) -> bool:
 
 
 def test_invoke_agent_span_of_an_answered_question(private_turn, chat_model):
-    run, _, _, mine, answer = private_turn
+    _run, _, _, mine, answer = private_turn
     invoke = named(mine, "invoke_agent rag-agent")
     assert invoke.kind == CLIENT_KIND and invoke.status_code != 2
     attributes = invoke.attributes
@@ -124,7 +124,7 @@ def test_no_question_answer_instructions_or_chunks_in_the_scripts_spans(private_
 
 
 def test_opted_in_the_messages_are_recorded_per_the_conventions(opted_in_turn):
-    _, _, spans, mine, answer = opted_in_turn
+    _, _, _spans, mine, answer = opted_in_turn
     invoke = named(mine, "invoke_agent rag-agent")
     assert json.loads(invoke.attributes["gen_ai.input.messages"]) == [
         {"role": "user", "parts": [{"type": "text", "content": QUESTION}]}]

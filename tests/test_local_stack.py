@@ -21,39 +21,14 @@ import urllib.request
 
 import pytest
 
-from conftest import TRACE_ID_LINE, clean_env, run_script, stack_on_free_ports
-from headless_chromium import wait_for_text
-from llama_stack_server import PROJECT_ROOT, StackServer
-from test_server_errors import wait_for_ingestion, write_slow_corpus
-from trace_shape import ancestors, orphans, roots, server_spans_for_route, whole_trace
+from local.stack import PROJECT_ROOT
+from tests.support.agent_run import QUESTIONS, ROOT_PREFIX, assert_clean_answers, question_args, tree_and_verdict
+from tests.support.headless_chromium import wait_for_text
+from tests.support.llama_stack_server import StackServer, stack_on_free_ports
+from tests.support.script import TRACE_ID_LINE, clean_env, run_script, wait_for_ingestion, write_slow_corpus
+from tests.support.trace_shape import ancestors, orphans, roots, server_spans_for_route, whole_trace
 
-QUESTIONS = (
-    "Should I use npm to start a node.js application?",
-    "How should a Node.js service handle SIGTERM?",
-)
-# What leaks when the chat template or the stop sequences are wrong.
-TEMPLATE_LEFTOVERS = ("<|im_end|>", "<|im_start|>", "<start_of_turn>", "<end_of_turn>", "<eos>", "<bos>",
-                      "Question:", "Notes:", "Answer:")
-ROOT_PREFIX = "Python LlamaStack request - "
 TRACE_LINK_LINE = re.compile(r"^Trace link: (\S+)$", re.MULTILINE)
-
-
-def question_args() -> list[str]:
-    return [f"--question={q}" for q in QUESTIONS]
-
-
-def answers(stdout: str) -> list[str]:
-    return [a.strip() for a in re.findall(r"^RESPONSE: (.*?)(?=^QUESTION: |^Trace ID: |\Z)", stdout, re.S | re.M)]
-
-
-def assert_clean_answers(stdout: str) -> None:
-    found = answers(stdout)
-    assert len(found) == len(QUESTIONS), stdout
-    assert "RESPONSE:  " not in stdout  # the model's leading blank is not printed
-    for answer in found:
-        assert answer, f"empty answer in:\n{stdout}"
-        leftovers = [t for t in TEMPLATE_LEFTOVERS if t in answer]
-        assert not leftovers, f"template text {leftovers} in answer {answer!r}"
 
 
 def is_turn(span) -> bool:
@@ -113,14 +88,6 @@ def test_each_turn_ran_the_model_and_knowledge_search(two_questions):
 def test_vector_db_removed(two_questions, llama_stack):
     run, _ = two_questions
     assert run.vector_db_id not in llama_stack.vector_db_ids()
-
-
-def tree_and_verdict(stdout: str) -> tuple[list[str], list[str]]:
-    """--verify's output: the tree's lines (from the root's line on) and the three verdict lines."""
-    lines = stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(ROOT_PREFIX))
-    end = next(i for i, line in enumerate(lines) if line.startswith("services: "))
-    return lines[start:end], lines[end:end + 3]
 
 
 def test_verify_prints_the_tree_and_says_the_trace_is_whole(two_questions):
@@ -202,7 +169,7 @@ def test_phoenix_receives_the_same_whole_trace(phoenix_stack, phoenix_run):
 
 def test_verify_reads_the_trace_back_from_phoenix(phoenix_stack, phoenix_run):
     """Phoenix keeps no service names: the tree names the server by the host:port the script called."""
-    run, spans = phoenix_run
+    run, _spans = phoenix_run
     tree, verdict = tree_and_verdict(run.stdout)
     server = phoenix_stack.llama_stack_url.removeprefix("http://")
     assert verdict[2] == "trace OK", "\n".join(tree + verdict)
@@ -270,7 +237,7 @@ def test_ctrl_c_in_the_demo_lets_the_script_clean_up(local_stack, llama_stack, t
     process = demo(local_stack, "--no-questions", "--docs", str(tmp_path))
     wait_for_ingestion(process)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
-    stdout, stderr = process.communicate(timeout=120)
+    _stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "error: interrupted" in stderr
     assert set(llama_stack.vector_db_ids()) == before  # the script removed its vector DB

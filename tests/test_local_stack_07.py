@@ -12,20 +12,17 @@ found again by a search; whatever a test creates it deletes.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 
-from trace_shape import CLIENT_KIND, SERVER_KIND, ancestors
+from tests.support.llama_stack_http import SERVICE_07, call
+from tests.support.trace_shape import CLIENT_KIND, SERVER_KIND, ancestors
 
 pytestmark = pytest.mark.server
 
-SERVICE = "llama-stack"  # OTEL_SERVICE_NAME that local/stack.py gives the 0.7.3 server
 # MiniLM takes 512 tokens; 0.7.3's default chunk (800) is more, and the embedding fails.
 CHUNKING = {"type": "static", "static": {"max_chunk_size_tokens": 200, "chunk_overlap_tokens": 40}}
 NEEDLE = "The lighthouse on Fennick Rock is painted ochre and green every April by the harbour guild."
@@ -55,22 +52,6 @@ PARAGRAPHS = [
     "still floats, and a skeg or rudder to keep the bow from turning into the wind.",
 ]
 DOCUMENT = "\n\n".join(PARAGRAPHS)
-
-
-def call(base: str, method: str, path: str, body: dict | None = None, *, headers: dict | None = None,
-         data: bytes | None = None, content_type: str = "application/json", timeout: float = 60):
-    """One request; the decoded JSON answer (None for an empty one). Errors carry the server's body."""
-    if body is not None:
-        data = json.dumps(body).encode()
-    request = urllib.request.Request(f"{base}{path}", data=data, method=method,
-                                     headers={**({"Content-Type": content_type} if data is not None else {}),
-                                              **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as error:
-        raise AssertionError(f"{method} {path}: HTTP {error.code}: {error.read().decode(errors='replace')}") from None
-    return json.loads(raw) if raw.strip() else None
 
 
 def upload(base: str, name: str, text: str) -> dict:
@@ -111,7 +92,7 @@ def test_server_spans_join_the_callers_trace(stack_07, otlp_receiver):
     call(stack_07.llama_stack_url, "DELETE", f"/v1/vector_stores/{store['id']}", headers=headers)
 
     def server_spans(spans):
-        return [s for s in spans if s.service == SERVICE and s.kind == SERVER_KIND]
+        return [s for s in spans if s.service == SERVICE_07 and s.kind == SERVER_KIND]
 
     # The SDK exports in batches (about 5 s apart): wait on a deadline for both requests' spans.
     spans = otlp_receiver.wait_for(lambda ss: len(server_spans(ss)) >= 2, trace_id=trace_id, timeout=60)

@@ -16,8 +16,11 @@ import llama_stack_agent_rag_otel as app
 from llama_stack_otel import cli
 from llama_stack_otel.config import TelemetrySettings
 from llama_stack_otel.telemetry import redact_url
-from conftest import run_script
-from llama_stack_server import free_port
+from local.stack import free_port
+from tests.support.script import run_script
+
+TRACES_NOWHERE = TelemetrySettings(traces_endpoint="http://127.0.0.1:9/v1/traces", metrics_endpoint=None,
+                                   export_timeout_ms=1500)
 
 
 @pytest.mark.parametrize("url, expected", [
@@ -54,7 +57,7 @@ def test_http_spans_carry_no_credentials_query_values_or_headers(exporter, recor
     monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE", ".*")
     cli.parse(["--no-questions"])  # the script checks its variables before it sets tracing up
     assert "ignoring OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST" in capsys.readouterr().err
-    app.configure_tracing(TelemetrySettings(traces_endpoint="http://127.0.0.1:9/v1/traces", metrics_endpoint=None, export_timeout_ms=1500), span_processor=SimpleSpanProcessor(exporter))
+    app.configure_tracing(TRACES_NOWHERE, span_processor=SimpleSpanProcessor(exporter))
     from llama_stack_client import LlamaStackClient
 
     with_credentials = url.replace("http://", "http://alice:s3cret-pw@")
@@ -93,7 +96,7 @@ def run_unreachable(otlp_receiver, *args: str, env: dict[str, str] | None = None
 
 
 def test_metrics_arrive_at_the_same_base_as_the_traces(otlp_receiver):
-    run, instance = run_unreachable(otlp_receiver)
+    _run, instance = run_unreachable(otlp_receiver)
     # The meter provider's shutdown exports before the process exits: no waiting for a batch.
     points = otlp_receiver.wait_for_points(lambda ps: bool(ps), service_instance=instance, timeout=2)
     [run_duration] = [p for p in points if p.metric == "rag_agent.run.duration"]

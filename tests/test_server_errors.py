@@ -4,26 +4,25 @@ traceback, the error on the run's root span, and nothing left behind on the serv
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
 from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import SCRIPT, TRACE_ID_LINE, clean_env, run_script
-from llama_stack_server import PROJECT_ROOT, start_server
-from loopback_proxy import LoopbackProxy
-from test_cli import assert_one_line_error
-from trace_shape import orphans, roots, server_spans_for_route
-
-
-def write_slow_corpus(folder, sentence: str, *, files: int = 40) -> None:
-    """Enough text (about 7 KB a file, 280 KB for 40) that embedding it takes well over a second here."""
-    for i in range(files):
-        (folder / f"doc{i:02}.md").write_text(f"# Part {i}\n\n" + sentence * 200)
+from local.stack import PROJECT_ROOT
+from tests.support.llama_stack_server import start_server
+from tests.support.loopback_proxy import LoopbackProxy
+from tests.support.script import (
+    TRACE_ID_LINE,
+    assert_one_line_error,
+    read_until,
+    run_script,
+    start_script,
+    wait_for_ingestion,
+    write_slow_corpus,
+)
+from tests.support.trace_shape import orphans, roots, server_spans_for_route
 
 
 def root_of(otlp_receiver, trace_id: str):
@@ -97,21 +96,6 @@ def test_no_vector_io_provider(server_without_vector_io, otlp_receiver):
     assert_one_line_error(run, exit_code=3, says="has no vector_io provider")
 
 
-def start_script(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """The script as a user starts it, with its output readable while it runs."""
-    return subprocess.Popen([sys.executable, str(SCRIPT), *args], env=clean_env(env), cwd=PROJECT_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_ingestion(process: subprocess.Popen) -> str:
-    """Read the script's stdout until it says it is ingesting (the vector DB is registered, the
-    insert is on its way); give it a moment to be under way on the server; return the vector DB id."""
-    line = process.stdout.readline()
-    assert line.startswith("Ingesting "), (line, process.communicate())
-    time.sleep(0.5)
-    return line.split("into vector DB ")[1].split()[0]
-
-
 def remove_vector_db(llama_stack, vector_db_id: str) -> None:
     """Remove what an interrupted run left behind. The run's own DELETE may still be under way on
     the server (which answers 500 to a second one meanwhile): retry until the DB is gone."""
@@ -135,7 +119,8 @@ def assert_delivered_with_signal(otlp_receiver, stdout: str, stderr: str, *, sig
     [root] = roots(spans)
     assert root.status_code == 2 and signal_name in root.status_message, root.status_message
     assert root.attributes["rag_agent.failed_phase"] == phase
-    assert any(name == "exception" and str(attrs.get("exception.type")).split(".")[-1] == exception_type for name, attrs in root.events)
+    assert any(name == "exception" and str(attrs.get("exception.type")).split(".")[-1] == exception_type
+               for name, attrs in root.events)
     [failed] = [s for s in spans if s.name == phase]
     assert failed.status_code == 2 and signal_name in failed.status_message
     mine = [s for s in spans if s.service == "PythonAgentRAG"]
@@ -179,7 +164,7 @@ def test_a_second_ctrl_c_exits_at_once(llama_stack, tmp_path):
         assert process.poll() is None, "the clean-up ended before the second Ctrl-C could reach it"
         process.send_signal(signal.SIGINT)
         second = time.monotonic()
-        stdout, stderr = process.communicate(timeout=60)
+        _stdout, stderr = process.communicate(timeout=60)
         assert time.monotonic() - second < 2.0
         assert process.returncode == 130, stderr
         assert stderr.strip().splitlines()[-1].startswith("error: SIGINT while cleaning up"), stderr
@@ -218,23 +203,6 @@ def test_llama_stack_going_away_mid_run(llama_stack, otlp_receiver, tmp_path):
                    for name, attrs in ingest.events)
     finally:
         remove_vector_db(llama_stack, left_behind)
-
-
-def read_until(process: subprocess.Popen, marker: str, *, timeout: float) -> str:
-    """stdout so far, read a character at a time until it holds marker (the answer's prefix
-    is printed without a newline)."""
-    seen: list[str] = []
-    done = threading.Event()
-
-    def read() -> None:
-        while not done.is_set() and (char := process.stdout.read(1)):
-            seen.append(char)
-            if marker in "".join(seen[-len(marker):]):
-                done.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    assert done.wait(timeout), f"no {marker!r} in stdout within {timeout} s:\n{''.join(seen)}"
-    return "".join(seen)
 
 
 @pytest.mark.parametrize("signum, exit_code, error_line, exception_type", SIGNALS, ids=["SIGINT", "SIGTERM"])

@@ -1,7 +1,7 @@
 """The files around the script: shell scripts, run configs, requirements.
 
 No container engine runs on these machines, so the start scripts are driven through a
-stand-in engine (tests/fake_engine.py) that records the podman/docker command lines it
+stand-in engine (tests/support/fake_engine.py) that records the podman/docker command lines it
 is given — checked against the engines' documented `run` options — while the health
 checks hit a real loopback HTTP server.
 """
@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from llama_stack_server import PROJECT_ROOT, free_port, server_python
+from local.stack import PROJECT_ROOT, free_port
+from tests.support import fake_engine
+from tests.support.llama_stack_server import server_python
 
 SHELL_SCRIPTS = ["start-jaeger.sh", "start-llamastack.sh", "scripts/container-lib.sh", ".ci/run"]
 
@@ -44,7 +46,7 @@ def engine(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "podman"
-    fake.write_text(f"#!{sys.executable}\n" + (PROJECT_ROOT / "tests" / "fake_engine.py").read_text())
+    fake.write_text(f"#!{sys.executable}\n" + Path(fake_engine.__file__).read_text())
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE_ENGINE_STATE": str(tmp_path / "state")}
     env.pop("CONTAINER_ENGINE", None)

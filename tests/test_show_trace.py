@@ -15,10 +15,10 @@ import sys
 import pytest
 
 from llama_stack_otel import verify as show_trace
-from collectors import refusing
-from llama_stack_server import PROJECT_ROOT
-from otlp_receiver import OTLPReceiver, ReceivedSpan, jaeger_v3_trace
 from llama_stack_otel.verify import Span, judge, render_tree
+from local.stack import PROJECT_ROOT
+from tests.support.collectors import refusing
+from tests.support.otlp_receiver import OTLPReceiver, ReceivedSpan, jaeger_v3_trace
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 S = 1_000_000_000  # ns
@@ -120,7 +120,7 @@ def test_wait_for_verdict_gives_up_at_the_deadline():
 
 
 def test_tree_lines_fit_and_show_service_duration_and_errors():
-    spans = whole() + [span("9" * 16, "d" * 16, "x" * 150, "LlamaStack", start=1.0, end=1.5, error=True)]
+    spans = [*whole(), span("9" * 16, "d" * 16, "x" * 150, "LlamaStack", start=1.0, end=1.5, error=True)]
     lines = render_tree(spans, width=100)
     assert [line.split()[0] for line in lines[:2]] == ["Python", "└─"]
     assert all(len(line) <= 100 for line in lines), [len(line) for line in lines]
@@ -232,9 +232,9 @@ def test_nothing_to_detect_where_nothing_listens():
             show_trace.Jaeger(url).fetch(TRACE)
 
 
-def show(*args: str) -> subprocess.CompletedProcess:
+def show(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(PROJECT_ROOT / "show_trace.py"), *args], capture_output=True,
-                          text=True, timeout=60, cwd=PROJECT_ROOT, env={"PATH": "/usr/bin:/bin"})
+                          text=True, timeout=60, cwd=PROJECT_ROOT, env={"PATH": "/usr/bin:/bin", **(env or {})})
 
 
 def test_command_prints_tree_and_verdict_for_a_whole_trace():
@@ -261,9 +261,10 @@ def test_command_says_broken_and_exits_4_for_an_unknown_trace():
     (["nothex"], 2, "error: argument trace_id: a trace id is 32 hex digits, got 'nothex'"),
     ([TRACE, "--trace-ui", "localhost:16686"], 2, "is not an http(s) URL"),
     ([TRACE, "--verify-wait", "-1"], 2, "must be a number of seconds"),
-], ids=["trace-id", "ui", "wait"])
+    ([TRACE], 2, "error: TRACE_BACKEND='zipkin' is not one of auto, jaeger, phoenix"),
+], ids=["trace-id", "ui", "wait", "backend-env"])
 def test_command_bad_input_is_one_line(args, code, says):
-    result = show(*args)
+    result = show(*args, env={"TRACE_BACKEND": "zipkin"} if "TRACE_BACKEND" in says else None)
     assert (result.returncode, result.stdout) == (code, "")
     assert says in result.stderr and len(result.stderr.splitlines()) == 1
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from llama_stack_server import PROJECT_ROOT, free_port
+from local.stack import PROJECT_ROOT, free_port
 
 
 def stack_cli(*args: str, tmp_path, **env: str) -> subprocess.CompletedProcess:

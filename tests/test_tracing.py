@@ -22,9 +22,12 @@ from llama_stack_otel.errors import UserError
 # version 00, trace id, parent span id, flags; this SDK also sets the level-2 "random" flag (02)
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
+TRACES_NOWHERE = TelemetrySettings(traces_endpoint="http://127.0.0.1:9/v1/traces", metrics_endpoint=None,
+                                   export_timeout_ms=1500)
+
 
 def setup_tracing(exporter: InMemorySpanExporter):
-    return app.configure_tracing(TelemetrySettings(traces_endpoint="http://127.0.0.1:9/v1/traces", metrics_endpoint=None, export_timeout_ms=1500), span_processor=SimpleSpanProcessor(exporter))
+    return app.configure_tracing(TRACES_NOWHERE, span_processor=SimpleSpanProcessor(exporter))
 
 
 def test_resource_names_the_service_PythonAgentRAG_by_default(exporter):
@@ -69,7 +72,7 @@ def test_every_request_carries_a_sampled_traceparent_of_its_own_client_span(expo
     spans = exporter.get_finished_spans()
     client_spans = [s for s in spans if s.kind == trace.SpanKind.CLIENT]
     assert len(client_spans) == 2
-    for headers, client_span in zip(seen, sorted(client_spans, key=lambda s: s.start_time)):
+    for headers, client_span in zip(seen, sorted(client_spans, key=lambda s: s.start_time), strict=True):
         match = TRACEPARENT.match(headers.get("traceparent", ""))
         assert match, sorted(headers.items())
         trace_id, parent_id, flags = match.groups()

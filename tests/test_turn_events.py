@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from canned_llama_stack import rag_turn, serving, usage_metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -26,6 +25,7 @@ from llama_stack_otel.console import Console
 from llama_stack_otel.errors import UserError
 from llama_stack_otel.instrumentation import LlamaStackClientInstrumentor, agent_name
 from llama_stack_otel.instrumentation.payloads import text_of
+from tests.support.canned_llama_stack import rag_turn, serving, usage_metrics
 
 QUESTION = "QCANARY-7f3e: should I use npm to start a node.js application?"
 CHUNK_TEXT = "DCANARY-91ab: start node directly so signals reach the process"

@@ -1,5 +1,5 @@
 """--verify and --concurrency end to end on the local stack, with the suite's OTLP receiver as
-the trace backend (it answers Jaeger's query API v3; see otlp_receiver.py).
+the trace backend (it answers Jaeger's query API v3; see tests/support/otlp_receiver.py).
 
 The verdict both ways: a run whose requests carry no traceparent must come out BROKEN with
 exit 4, and eight runs at once must come out as eight whole traces, none holding a span of
@@ -16,13 +16,13 @@ from collections import Counter
 
 import pytest
 
-from conftest import run_script
-from llama_stack_server import PROJECT_ROOT
-from test_server_errors import start_script
-from trace_shape import orphans, roots, server_spans_for_route
+from local.stack import PROJECT_ROOT
+from tests.support.agent_run import ROOT_PREFIX
+from tests.support.collectors import refusing
+from tests.support.script import run_script, start_script, write_slow_corpus
+from tests.support.trace_shape import orphans, roots, server_spans_for_route
 
 DOCS = PROJECT_ROOT / "sample-docs" / "delivery"  # two short documents: ingestion in seconds
-ROOT_PREFIX = "Python LlamaStack request - "
 RUN_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # Where a span names the run it belongs to: the root's name, the vector DB's and the session's ids.
 RUN_MARK = re.compile(rf"(?:request - |test-vector-db-|rag-session-)({RUN_ID})")
@@ -55,8 +55,6 @@ def test_without_the_traceparent_the_verdict_is_broken(stack_env, otlp_receiver,
 
 
 def test_verify_with_no_trace_backend_there_is_not_checked(stack_env, llama_stack):
-    from collectors import refusing
-
     with refusing() as nowhere:
         run = run_script("--no-questions", "--docs", str(DOCS), "--verify",
                          env={**stack_env, "TRACE_UI_URL": nowhere}, timeout=300)
@@ -97,8 +95,6 @@ def test_eight_concurrent_runs_give_eight_whole_traces(stack_env, otlp_receiver,
 
 
 def test_ctrl_c_stops_every_concurrent_run_and_each_cleans_up(stack_env, llama_stack, tmp_path):
-    from test_server_errors import write_slow_corpus
-
     write_slow_corpus(tmp_path, "Each run embeds these lines for a while. ", files=12)
     process = start_script("--docs", str(tmp_path), "--concurrency", "3", env=stack_env)
     started = [process.stdout.readline() for _ in range(3)]

@@ -19,6 +19,7 @@ instrumentor's ``invoke_agent`` span records it.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,6 +65,10 @@ def connect(settings: Settings, *, run_id: str, telemetry: Telemetry, out: Conso
     from llama_stack_otel.backends import agents, responses
 
     client = LlamaStackClient(base_url=settings.llama_stack_url, timeout=settings.timeout, max_retries=0)
+    # The script starts with the collector off: what the imports made lives as long as the
+    # process, so freeze it out of every later collection and turn collecting back on.
+    gc.freeze()
+    gc.enable()
     with telemetry.phase("check_server") as span:
         api = settings.api
         described = {}

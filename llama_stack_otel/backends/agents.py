@@ -16,7 +16,7 @@ from typing import Any
 
 from llama_stack_otel import names, semconv
 from llama_stack_otel.backends import Removal, reading, remove_all, stream_answer
-from llama_stack_otel.config import API_AGENTS, Settings
+from llama_stack_otel.config import API_AGENTS, DEFAULT_STALL_SECONDS, Settings
 from llama_stack_otel.console import Console
 from llama_stack_otel.documents import Document
 from llama_stack_otel.errors import EXIT_SERVER, UserError, model_not_registered
@@ -46,6 +46,9 @@ class Agents:
         self.provider_id = ""
 
     def check(self) -> None:
+        if self.settings.stall_timeout != DEFAULT_STALL_SECONDS:
+            self.out.line("warning: --stall-timeout applies to Llama Stack 0.4 and later only; on 0.2.x ingestion "
+                          "is one call, bounded by --timeout", error=True)
         providers = [p.provider_id for p in self.client.providers.list() if p.api == "vector_io"]
         if not providers:
             raise UserError("the Llama Stack server has no vector_io provider — add one (e.g. inline::faiss) to "

@@ -26,7 +26,13 @@ from typing import Any
 
 from llama_stack_otel import names, semconv
 from llama_stack_otel.backends import Removal, reading, remove_all, stream_answer
-from llama_stack_otel.config import API_AGENTS, API_RESPONSES, Settings
+from llama_stack_otel.config import (
+    API_AGENTS,
+    API_RESPONSES,
+    DEFAULT_EMBEDDING_DIMENSION,
+    DEFAULT_EMBEDDING_MODEL,
+    Settings,
+)
 from llama_stack_otel.console import Console
 from llama_stack_otel.documents import Document
 from llama_stack_otel.errors import EXIT_SERVER, UserError, model_not_registered
@@ -36,6 +42,7 @@ from llama_stack_otel.telemetry import Telemetry
 FIRST_RESPONSES_VERSION = (0, 4)
 TOOL = "file_search"
 INGEST_POLL_S = 0.2
+PROGRESS_EVERY_S = 5.0  # while files are still being processed
 CHUNK_OVERLAP_SHARE = 0.2  # of the chunk size
 MAX_SEARCH_RESULTS = 5  # chunks a search returns, as knowledge_search's default on 0.2.x
 VERSION_HEADER = "X-LlamaStack-Client-Version"
@@ -83,10 +90,10 @@ def server_api(client: Any) -> tuple[str, str]:
     return API_AGENTS, version
 
 
-def check_model(client: Any, model: str) -> str:
+def check_model(client: Calls, model: str) -> str:
     """The server's id for the LLM the user named: newer servers prefix it with the provider
     (llama-cpp/gemma3-270m), so gemma3-270m finds it too."""
-    listed = Calls(client).get("/v1/models").get("data", [])
+    listed = client.get("/v1/models").get("data", [])
     llms = sorted(str(m.get("id") or m.get("identifier")) for m in listed if model_type(m) == "llm")
     for candidate in llms:
         if candidate == model or candidate.endswith(f"/{model}"):
@@ -117,8 +124,12 @@ class Responses:
         self.previous: str | None = None  # each question follows on from the last answer
 
     def check(self) -> None:
+        if (self.settings.embedding_model, self.settings.embedding_dimension) != (DEFAULT_EMBEDDING_MODEL,
+                                                                                  DEFAULT_EMBEDDING_DIMENSION):
+            self.out.line("warning: --embedding-model and --embedding-dimension apply to Llama Stack 0.2.x only; "
+                          "this server's vector store embeds with its own default model", error=True)
         if self.settings.questions:
-            self.model = check_model(self.client.client, self.settings.model)  # it makes its own Calls
+            self.model = check_model(self.client, self.settings.model)
 
     def ingest(self, documents: list[Document]) -> None:
         client, settings = self.client, self.settings
@@ -137,6 +148,7 @@ class Responses:
             self.out.line(f"Ingesting {len(documents)} documents ({total_bytes / 1024:.1f} KB) into vector store "
                           f"{store_id} ...")
             started = time.monotonic()
+            pending: dict[str, tuple[str, dict]] = {}  # vector-store file id -> (document id, status)
             for document in documents:
                 signals.checkpoint()
                 name = document.document_id.replace("/", "__") + ".txt"
@@ -144,10 +156,11 @@ class Responses:
                                        files=[("file", (name, document.text.encode(), "text/plain"))],
                                        options={"headers": {"Content-Type": "multipart/form-data"}})
                 self.file_ids.append(uploaded["id"])
-                attached = client.post(f"/v1/vector_stores/{store_id}/files",
-                                       body={"file_id": uploaded["id"], "chunking_strategy": chunking(settings)})
-                wait_until_processed(client, store_id, attached, document_id=document.document_id,
-                                     stall_timeout=settings.stall_timeout)
+                attached = attach(client, store_id, uploaded["id"], document_id=document.document_id,
+                                  settings=settings)
+                pending[str(attached["id"])] = (document.document_id, attached)
+            wait_until_processed(client, store_id, pending, total=len(documents), out=self.out,
+                                 stall_timeout=settings.stall_timeout)
         self.out.line(f"Ingested {len(documents)} documents in {time.monotonic() - started:.1f} s")
         signals.checkpoint()
 
@@ -229,25 +242,67 @@ def chunking(settings: Settings) -> dict:
                                          "chunk_overlap_tokens": int(size * CHUNK_OVERLAP_SHARE)}}
 
 
-def wait_until_processed(client: Calls, vector_store_id: str, attached: dict, *, document_id: str,
-                         stall_timeout: float) -> None:
-    """Newer servers embed a small file before they answer; a large one may still be in
-    progress. A file that stays in progress longer than stall_timeout fails the run: a server
-    whose file worker died never says so."""
-    deadline = time.monotonic() + stall_timeout
-    while attached.get("status") == "in_progress":
+def attach(client: Calls, store_id: str, file_id: str, *, document_id: str, settings: Settings) -> dict:
+    """Add one uploaded file to the vector store. Some servers (OGX 1.5) process the file inside
+    this call and answer its final status; with their file workers dead the call never returns,
+    so it gets --stall-timeout, not --timeout."""
+    from llama_stack_client import APITimeoutError
+
+    try:
+        return client.post(f"/v1/vector_stores/{store_id}/files", options={"timeout": settings.stall_timeout},
+                           body={"file_id": file_id, "chunking_strategy": chunking(settings)})
+    except APITimeoutError as exc:
+        raise UserError(f"Llama Stack did not finish processing {document_id} within {settings.stall_timeout:g} s"
+                        f"{server_health(client)} — see the server's log, or raise --stall-timeout",
+                        exit_code=EXIT_SERVER, trace_message="a document's ingestion stalled") from exc
+
+
+def server_health(client: Calls) -> str:
+    """A few words on what the server's /v1/health says, when it is not OK ("" when it is)."""
+    try:
+        status = str(client.get("/v1/health", options={"timeout": 5.0}).get("status", "?"))
+    except Exception:  # noqa: BLE001 - only a hint for the error line
+        return " (nor does it answer /v1/health)"
+    return "" if status.upper() == "OK" else f" (its /v1/health says {status})"
+
+
+def wait_until_processed(client: Calls, vector_store_id: str, pending: dict[str, tuple[str, dict]], *,
+                         total: int, out: Console, stall_timeout: float) -> None:
+    """Follow each attached file's status until all are completed. Servers that embed in the
+    background answer in_progress; while files are, a line says how many of the total are done.
+    A file the server failed stops the run with its reason; so does a wait in which no file
+    finished for stall_timeout seconds — a server whose file worker died never says so."""
+    done = total - len(pending)
+    last_progress = last_report = time.monotonic()
+    while True:
+        for file_id, (document_id, attached) in list(pending.items()):
+            status = attached.get("status")
+            if status == "in_progress":
+                continue
+            if status != "completed":
+                error = attached.get("last_error") or {}
+                detail = " ".join(str(error.get("message") or status).split())[:200]
+                raise UserError(f"Llama Stack could not ingest {document_id}: {detail}", exit_code=EXIT_SERVER,
+                                trace_message=f"a document could not be ingested ({status})")
+            del pending[file_id]
+            done += 1
+            last_progress = time.monotonic()
+        if not pending:
+            return
+        now = time.monotonic()
+        if now - last_progress > stall_timeout:
+            document_id = next(iter(pending.values()))[0]
+            raise UserError(f"Llama Stack made no progress ingesting {document_id} for {stall_timeout:g} s (still "
+                            "in_progress; is its file worker running?) — see the server's log, or raise "
+                            "--stall-timeout", exit_code=EXIT_SERVER,
+                            trace_message="a document's ingestion stalled (in_progress)")
+        if now - last_report >= PROGRESS_EVERY_S:
+            out.line(f"  {done} of {total} files processed ...")
+            last_report = now
         signals.checkpoint()
-        if time.monotonic() > deadline:
-            raise UserError(f"Llama Stack has not finished ingesting {document_id} after {stall_timeout:g} s "
-                            "(still in_progress) — check the server's log, or raise --stall-timeout",
-                            exit_code=EXIT_SERVER, trace_message="a document's ingestion stalled (in_progress)")
         time.sleep(INGEST_POLL_S)
-        attached = client.get(f"/v1/vector_stores/{vector_store_id}/files/{attached['id']}")
-    if attached.get("status") != "completed":
-        error = attached.get("last_error") or {}
-        detail = " ".join(str(error.get("message", attached.get("status"))).split())[:200]
-        raise UserError(f"Llama Stack could not ingest {document_id}: {detail}", exit_code=EXIT_SERVER,
-                        trace_message=f"a document could not be ingested ({attached.get('status')})")
+        for file_id in pending:
+            pending[file_id] = (pending[file_id][0], client.get(f"/v1/vector_stores/{vector_store_id}/files/{file_id}"))
 
 
 def tool_choice(settings: Settings) -> Any:

@@ -6,9 +6,9 @@ fails. Each is a real server (or a real closed port) on 127.0.0.1:
 - ``hanging()``: a TCP server that accepts connections and never answers.
 
 Run it to measure the script's exit delay by hand against each of them and a healthy one
-(the suite's OTLP receiver), e.g. with a Llama Stack on :8321:
+(the suite's OTLP receiver), e.g. from the project root with a Llama Stack on :8321:
 
-    python tests/collectors.py --runs 3 -- --no-questions --llama-stack-url http://127.0.0.1:8321
+    python -m tests.support.collectors --runs 3 -- --no-questions --llama-stack-url http://127.0.0.1:8321
 
 It prints, per collector, the median time from the script's "Ingested" line (the run's
 work done) to its exit, and the whole run's wall time.
@@ -26,14 +26,10 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from llama_stack_server import PROJECT_ROOT, free_port  # noqa: E402
-from otlp_receiver import OTLPReceiver  # noqa: E402
-
-SCRIPT = PROJECT_ROOT / "llama_stack_agent_rag_otel.py"
+from local.stack import PROJECT_ROOT, free_port
+from tests.support.otlp_receiver import OTLPReceiver
+from tests.support.script import SCRIPT
 
 
 @contextlib.contextmanager
@@ -73,7 +69,7 @@ def answering(status: int) -> Iterator[str]:
     """An OTLP/HTTP endpoint that reads every export and answers ``status`` (e.g. 503)."""
 
     class Handler(QuietHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             self.drain_and_answer(status)
 
     with serving(Handler) as url:

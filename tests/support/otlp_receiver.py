@@ -187,7 +187,7 @@ class OTLPReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 encoding = self.headers.get("Content-Encoding", "")
                 if encoding == "gzip":
@@ -209,7 +209,7 @@ class OTLPReceiver:
                 self.end_headers()
                 self.wfile.write(reply)
 
-            def do_GET(self) -> None:  # noqa: N802 - Jaeger's query API v3, as far as --verify uses it
+            def do_GET(self) -> None:
                 status, document = 404, {"error": {"httpCode": 404, "message": "not found"}}
                 if self.path == "/api/v3/services":
                     status, document = 200, {"services": sorted({s.service for s in receiver.spans()})}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from otlp_receiver import ReceivedSpan
+from tests.support.otlp_receiver import ReceivedSpan
 
 SERVER_KIND = 2
 CLIENT_KIND = 3

@@ -1,22 +1,26 @@
-"""Handles on real Llama Stack 0.2.12 servers for the tests.
+"""Handles on real Llama Stack servers for the tests.
 
-Most tests use the local stack's server (conftest's `local_stack` fixture, started by
-local/stack.py with an LLM behind it); `start_server` runs one more, through the same
-local/stack.py code, with a run config of a test's own. The server runs from its own venv
-(LLAMA_STACK_PYTHON points at its python; `make test` sets it), on a free loopback port, in
-its own process group, its telemetry exporting to the suite's OTLP receiver.
+Most tests use the local stack's server (the `local_stack` fixture, started by local/stack.py
+with an LLM behind it, through `stack_on_free_ports`); `start_server` runs one more, through
+the same local/stack.py code, with a run config of a test's own. The server runs from its own
+venv (LLAMA_STACK_PYTHON points at its python; `make test` sets it), on a free loopback port,
+in its own process group, its telemetry exporting to the suite's OTLP receiver.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from local import stack
-from local.stack import PROJECT_ROOT, free_port  # noqa: F401 - the tests import them from here
+from local.stack import free_port
 
 
 def vector_db_ids(url: str) -> list[str]:
@@ -45,6 +49,24 @@ class StackServer:
             pass
 
 
+@contextlib.contextmanager
+def stack_on_free_ports(state_dir: Path, **settings: str) -> Iterator[stack.Stack]:
+    """A local stack on free loopback ports, stopped afterwards; a failed start fails the test.
+    Llama Stack 0.2.12 unless settings name another (not LLAMA_STACK_VERSION from the shell)."""
+    settings.setdefault("llama_stack_version", stack.DEFAULT_LLAMA_STACK_VERSION)
+    ports = {"llama_stack_port": free_port(), "llama_server_port": free_port()}
+    if settings.get("trace_backend") == "phoenix":
+        ports["phoenix_port"] = free_port()
+    try:
+        running = stack.up(state_dir=state_dir, **ports, **settings)
+    except stack.StackError as error:
+        pytest.fail(f"the local stack ({settings}) did not start: {error}", pytrace=False)
+    try:
+        yield running
+    finally:
+        stack.down(state_dir=state_dir, quiet=True)
+
+
 @dataclass
 class LlamaStackServer(StackServer):
     """A Llama Stack server of the tests' own, with a run config of their choosing."""
@@ -66,7 +88,7 @@ def server_python() -> str:
 
 
 def start_server(*, state_dir: Path, otlp_base_url: str, run_config: Path) -> LlamaStackServer:
-    component = stack.start_llama_stack(Path(server_python()), port=free_port(), llama_server_url=None,
-                                        otlp_endpoint=otlp_base_url, state_dir=state_dir, logs=state_dir / "logs",
-                                        run_config=run_config)
+    component = stack.start_llama_stack(stack.PROFILES["0.2.12"], Path(server_python()), port=free_port(),
+                                        llama_server_url=None, otlp_endpoint=otlp_base_url, state_dir=state_dir,
+                                        logs=state_dir / "logs", run_config=run_config)
     return LlamaStackServer(url=component.url, component=component)
