@@ -140,7 +140,7 @@ def test_the_responses_app_on_0_7_3(app_venv, stack_07, otlp_receiver):
     questions = ["How should a Node.js service handle SIGTERM?"]
     service = "responses-rag-app"
     trace_id = run_app(app_venv, "responses_rag_app.py", questions, env={
-        "LLAMA_STACK_URL": stack_07.llama_stack_url, "INFERENCE_MODEL": stack.MODEL_ID_07,
+        "LLAMA_STACK_URL": stack_07.llama_stack_url, "INFERENCE_MODEL": stack_07.script_env()["INFERENCE_MODEL"],
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url, "OTEL_SERVICE_NAME": service})
     spans = otlp_receiver.wait_for(
         lambda ss: any(s.name == "DELETE /v1/files/{file_id}" for s in ss) and not orphans(ss),

@@ -121,6 +121,7 @@ class Responses:
         self.response_pending = False  # a response was asked for and its id has not arrived yet
         self.file_ids: list[str] = []
         self.response_ids: list[str] = []
+        self.finished: set[str] = set()  # responses whose stream said they completed (or hit a limit)
         self.previous: str | None = None  # each question follows on from the last answer
 
     def check(self) -> None:
@@ -199,6 +200,8 @@ class Responses:
             self.response_ids.append(str(response_id))
             self.response_pending = False
         kind = event.get("type")
+        if kind in ("response.completed", "response.incomplete") and response_id:
+            self.finished.add(str(response_id))
         if kind in ("response.failed", "error"):
             raise UserError(f"the model's response failed on the server: {server_error(event)}",
                             exit_code=EXIT_SERVER, trace_message="the model's response failed on the server")
@@ -218,6 +221,8 @@ class Responses:
         response_ids = list(self.response_ids)
         if self.response_pending:  # it may have been stored before its id came back
             response_ids += [r for r in find_responses(client, run_id=self.run_id) if r not in response_ids]
+        # A response whose stream was cut (Ctrl-C closes it at once) may never have been stored.
+        unfinished = {f"/v1/responses/{r}" for r in response_ids if r not in self.finished}
         paths = [("stored response", f"/v1/responses/{r}") for r in response_ids]
         store_id = self.vector_store_id
         if store_id == "":  # asked for, answer never seen: it may exist all the same, under its name
@@ -226,7 +231,7 @@ class Responses:
             paths.append(("vector store", f"/v1/vector_stores/{store_id}"))
         paths += [("file", f"/v1/files/{f}") for f in self.file_ids]
         removals = [Removal(f"{what} {path.rsplit('/', 1)[1]}", path,
-                            partial(client.delete, path, options={"timeout": timeout}))
+                            partial(client.delete, path, options={"timeout": timeout}), maybe_absent=path in unfinished)
                     for what, path in paths]
         attributes = {semconv.DATA_SOURCE_ID: self.vector_store_id} if self.vector_store_id else {}
         problems = remove_all(removals, telemetry=self.telemetry, url=self.settings.llama_stack_url,
