@@ -73,7 +73,7 @@ PROFILES = {profile.version: profile for profile in (
         run_config=LOCAL_DIR / "run-local-0.7.yaml",
         command=("{bin}/llama", "stack", "run", "{config}"),
         # remote::llama-cpp (module: llama_cpp_openai), and the grammar it shares with 0.2.12's
-        provider_paths=(LOCAL_DIR / "providers_07", LOCAL_DIR / "providers"),
+        provider_paths=(LOCAL_DIR / "providers_responses", LOCAL_DIR / "providers"),
         providers_dir=None,
         model_id=f"llama-cpp/{MODEL_ID}",  # <provider_id>/<provider_model_id> (ids in run-local-0.7.yaml)
         # The Responses API resends the previous answer's search results with the next

@@ -77,7 +77,7 @@ def test_one_whole_trace_with_the_servers_spans_under_each_call(run_07):
 
 
 def test_each_question_searched_the_vector_store(run_07):
-    """The model was made to call file_search (local/providers_07: a forced tool call), the
+    """The model was made to call file_search (local/providers_responses: a forced tool call), the
     server ran it, and the script recorded it under the question's phase."""
     _, spans, _, _ = run_07
     by_id = {s.span_id: s for s in spans}

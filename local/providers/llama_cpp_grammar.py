@@ -1,5 +1,5 @@
 """What both local inference providers (remote::llama-cpp for Llama Stack 0.2.12 in
-llama_cpp_inference, for 0.7.3 in ../providers_07/llama_cpp_openai) share, with no Llama
+llama_cpp_inference, for 0.7.3 and OGX in ../providers_responses/llama_cpp_openai) share, with no Llama
 Stack import: the llama.cpp grammar of a forced tool call's arguments, and the stop list
 read from the run config."""
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from llama_cpp_grammar import stop_list
-from llama_stack.providers.remote.inference.vllm.config import VLLMInferenceAdapterConfig
+
+from .server_api import VLLMInferenceAdapterConfig
 
 
 class LlamaCppOpenAIConfig(VLLMInferenceAdapterConfig):

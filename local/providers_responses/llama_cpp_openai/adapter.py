@@ -7,22 +7,20 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from llama_stack.providers.remote.inference.vllm.vllm import VLLMInferenceAdapter
-from llama_stack_api import (
-    OpenAIChatCompletion,
-    OpenAIChatCompletionChunk,
-    OpenAIChatCompletionRequestWithExtraBody,
-    OpenAIChatCompletionResponseMessage,
-    OpenAIChatCompletionToolCall,
-    OpenAIChatCompletionToolCallFunction,
-    OpenAIChoice,
-    OpenAIChoiceDelta,
-    OpenAIChunkChoice,
-)
-
 from llama_cpp_grammar import object_grammar
 
 from .config import LlamaCppOpenAIConfig
+from .server_api import ROUTER_GIVES_PROVIDER_MODEL_ID, VLLMInferenceAdapter, api
+
+OpenAIChatCompletion = api.OpenAIChatCompletion
+OpenAIChatCompletionChunk = api.OpenAIChatCompletionChunk
+OpenAIChatCompletionRequestWithExtraBody = api.OpenAIChatCompletionRequestWithExtraBody
+OpenAIChatCompletionResponseMessage = api.OpenAIChatCompletionResponseMessage
+OpenAIChatCompletionToolCall = api.OpenAIChatCompletionToolCall
+OpenAIChatCompletionToolCallFunction = api.OpenAIChatCompletionToolCallFunction
+OpenAIChoice = api.OpenAIChoice
+OpenAIChoiceDelta = api.OpenAIChoiceDelta
+OpenAIChunkChoice = api.OpenAIChunkChoice
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +117,7 @@ class LlamaCppOpenAIAdapter(VLLMInferenceAdapter):
         instruction = (f"Write the arguments for the tool {function['name']} "
                        f"({function.get('description', '')}) that answer this question: {question}")
         response = await self.client.chat.completions.create(
-            model=await self._get_provider_model_id(params.model),
+            model=params.model if ROUTER_GIVES_PROVIDER_MODEL_ID else await self._get_provider_model_id(params.model),
             messages=[{"role": "user", "content": instruction}],
             max_tokens=self.config.tool_call_max_tokens, temperature=0.0, stream=False,
             extra_body={"grammar": arguments_grammar(function)},
