@@ -51,12 +51,19 @@ def local_stack(otlp_receiver, tmp_path_factory) -> stack.Stack:
         yield running
 
 
-@pytest.fixture(scope="session")
-def stack_07(otlp_receiver, tmp_path_factory) -> stack.Stack:
-    """The local stack with Llama Stack 0.7.3 (and a second llama-server for embeddings), on
-    free ports, once per session, its spans going to the suite's OTLP receiver."""
-    with stack_on_free_ports(tmp_path_factory.mktemp("local-stack-07"), trace_backend="external",
-                             otlp_endpoint=otlp_receiver.base_url, llama_stack_version="0.7.3",
+# The Responses-API generations the suite runs end to end: OGX 1.5 (the current release) and
+# Llama Stack 0.7.3 (the last under the old name).
+RESPONSES_VERSIONS = ("1.5.0", "0.7.3")
+
+
+@pytest.fixture(scope="session", params=RESPONSES_VERSIONS, ids=lambda v: f"stack-{v}")
+def responses_stack(request, otlp_receiver, tmp_path_factory) -> stack.Stack:
+    """The local stack with a Responses-API server (and a second llama-server for embeddings),
+    on free ports, its spans going to the suite's OTLP receiver: one per version, each started
+    once (pytest runs every test of one version before it starts the next, and stops the first)."""
+    version = request.param
+    with stack_on_free_ports(tmp_path_factory.mktemp(f"local-stack-{version}"), trace_backend="external",
+                             otlp_endpoint=otlp_receiver.base_url, llama_stack_version=version,
                              embedding_server_port=free_port()) as running:
         yield running
 
@@ -92,6 +99,6 @@ def recording_server():
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        server_fixtures = {"llama_stack", "local_stack", "phoenix_stack", "server_without_vector_io", "stack_07"}
+        server_fixtures = {"llama_stack", "local_stack", "phoenix_stack", "server_without_vector_io", "responses_stack"}
         if server_fixtures & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.server)
