@@ -19,7 +19,7 @@ Loaded through the run config's `module: llama_cpp_openai` (local/run-local-ogx.
 local/providers_ogx (and local/providers, for llama_cpp_grammar) on the server's PYTHONPATH.
 OGX 1.5.0's `ogx run --dry-run` cannot validate such a config: it builds the provider
 registry without the config's `module:` providers and rejects remote::llama-cpp
-(docs/ogx-notes.md has a validation that works).
+(tests/test_stack_profiles.py validates it with OGX's loader and that registry).
 """
 
 from __future__ import annotations
