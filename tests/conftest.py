@@ -12,7 +12,7 @@ import pytest
 from local import stack
 from local.stack import free_port
 from tests.support.collectors import QuietHandler, serving
-from tests.support.llama_stack_server import StackServer, stack_on_free_ports
+from tests.support.llama_stack_server import RESPONSES_VERSIONS, StackServer, stack_id, stack_on_free_ports
 from tests.support.otlp_receiver import OTLPReceiver
 
 
@@ -51,16 +51,13 @@ def local_stack(otlp_receiver, tmp_path_factory) -> stack.Stack:
         yield running
 
 
-# The Responses-API generations the suite runs end to end: OGX 1.5 (the current release) and
-# Llama Stack 0.7.3 (the last under the old name).
-RESPONSES_VERSIONS = ("1.5.0", "0.7.3")
-
-
-@pytest.fixture(scope="session", params=RESPONSES_VERSIONS, ids=lambda v: f"stack-{v}")
+@pytest.fixture(scope="session", params=RESPONSES_VERSIONS, ids=stack_id)
 def responses_stack(request, otlp_receiver, tmp_path_factory) -> stack.Stack:
     """The local stack with a Responses-API server (and a second llama-server for embeddings),
-    on free ports, its spans going to the suite's OTLP receiver: one per version, each started
-    once (pytest runs every test of one version before it starts the next, and stops the first)."""
+    on free ports, its spans going to the suite's OTLP receiver: one per version of
+    RESPONSES_VERSIONS, each started once (pytest runs every test of one version before it
+    starts the next, and stops the first). A test marked current_responses_version_only runs
+    on OGX 1.5.0 alone."""
     version = request.param
     with stack_on_free_ports(tmp_path_factory.mktemp(f"local-stack-{version}"), trace_backend="external",
                              otlp_endpoint=otlp_receiver.base_url, llama_stack_version=version,

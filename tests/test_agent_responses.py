@@ -1,7 +1,8 @@
 """End to end on the Responses-API generations, OGX 1.5.0 and Llama Stack 0.7.3, each on a local
 stack of its own (the `responses_stack` fixture, one per version): the same two-question run as on
 0.2.12 (test_local_stack.py), the script telling by itself that this server has the Responses API
-and no Agents API.
+and no Agents API. The run and everything asked of its trace run on both; the failures (Ctrl-C,
+a server without telemetry, a file the server cannot process) on OGX 1.5.0, the current release.
 
 The run ingests sample-docs/ into a vector store, asks both questions through POST /v1/responses
 with file_search over it, and must come out as one trace with one root, no orphans and the
@@ -27,6 +28,7 @@ from local.profiles import MODEL_ID
 from local.stack import free_port
 from tests.support.agent_run import QUESTIONS, ROOT_PREFIX, answers, assert_clean_answers, question_args, tree_and_verdict
 from tests.support.llama_stack_http import server_state
+from tests.support.llama_stack_server import current_responses_version_only
 from tests.support.loopback_proxy import LoopbackProxy
 from tests.support.script import ScriptRun, assert_one_line_error, read_until, run_script, start_script
 from tests.support.trace_shape import CLIENT_KIND, SERVER_KIND, ancestors, orphans, roots
@@ -179,6 +181,7 @@ def test_nothing_left_on_the_server(responses_run, responses_stack):
     assert deletes.count("DELETE /v1/files/{file_id}") == documents == 9
 
 
+@current_responses_version_only
 def test_verify_says_how_to_fix_a_server_that_emits_no_spans(responses_stack, otlp_receiver, tmp_path):
     """A server started by hand, without opentelemetry-instrument, records nothing: --verify
     says the trace is broken, that no server span arrived, and how to start the server."""
@@ -202,6 +205,7 @@ def test_verify_says_how_to_fix_a_server_that_emits_no_spans(responses_stack, ot
     assert "into vector store vs_" in run.stdout and run.stderr == ""
 
 
+@current_responses_version_only
 def test_ctrl_c_during_an_answer_removes_what_the_run_made(responses_stack, otlp_receiver):
     """SIGINT while the response streams: exit 130, one error line, and the files, the vector
     store and the response stored so far are removed all the same."""
@@ -258,6 +262,7 @@ def run_ingestion(server: ServerBehindProxy, receiver, *, stall_timeout: int) ->
     return run, time.monotonic() - started
 
 
+@current_responses_version_only
 def test_a_file_the_server_fails_to_process_stops_the_run_with_its_reason(server_behind_proxy, otlp_receiver):
     """The embedding endpoint refuses connections: the server marks the file failed, and the run
     stops at once — long before --stall-timeout — with exit 3, the file's name and the server's
@@ -273,6 +278,7 @@ def test_a_file_the_server_fails_to_process_stops_the_run_with_its_reason(server
     assert server_state(server_behind_proxy.running) == before
 
 
+@current_responses_version_only
 def test_a_file_whose_processing_stalls_stops_the_run_within_the_bound(server_behind_proxy, otlp_receiver):
     """The embedding endpoint accepts the request and never answers: the server neither finishes
     the file nor fails it. The run gives up after --stall-timeout with exit 3, naming the file and
