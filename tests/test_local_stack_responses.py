@@ -107,9 +107,9 @@ def test_server_spans_join_the_callers_trace(responses_stack, otlp_receiver):
 
 
 def test_a_file_in_a_vector_store_is_embedded_and_found(responses_stack, otlp_receiver):
-    """Upload, attach with 200-token chunks, wait for `completed` (OGX answers it on the attach
-    itself, 0.7.3 `in_progress` first), search: the chunk with the sentence comes first. The
-    vectors come from the embedding llama-server (MiniLM)."""
+    """Upload, attach with 200-token chunks, wait for `completed` (OGX 1.5.0 and 0.7.3 answer it
+    on the attach itself; a server may answer `in_progress` first), search: the chunk with the
+    sentence comes first. The vectors come from the embedding llama-server (MiniLM)."""
     base = responses_stack.llama_stack_url
     file = upload(base, "notes.txt", DOCUMENT)
     store = call(base, "POST", "/v1/vector_stores", {"name": "search-check"})

@@ -66,7 +66,7 @@ def test_ogx_runs_insecure_on_the_stacks_port_with_its_own_stop_sequence(spawned
     profile = PROFILES["1.5.0"]
     assert command[1:] == [str(Path(command[0]).parent / "ogx"), "run", "--insecure", "--port", "8999",
                            str(profile.run_config)]
-    assert "</untrusted_tool_output>" in json.loads(env["LLAMA_SERVER_STOP"])
+    assert {"<untrusted_tool_output>", "</untrusted_tool_output>"} <= set(json.loads(env["LLAMA_SERVER_STOP"]))
     assert env["EMBEDDING_SERVER_URL"] == "http://127.0.0.1:2/v1" and env["LLAMA_SERVER_URL"] == "http://127.0.0.1:1/v1"
 
 
