@@ -65,6 +65,7 @@ OTHER_TOOLS_VARIABLES = {
     "PHOENIX_ENABLE_AUTH": "Arize Phoenix",
     "PHOENIX_SECRET": "Arize Phoenix",
     "TIKTOKEN_CACHE_DIR": "tiktoken",
+    "PIP_NO_CACHE_DIR": "pip",
 }
 OTHER_TOOLS_FLAGS = {
     "--embeddings": "llama-server",
