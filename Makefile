@@ -41,8 +41,8 @@ venvs: ## build (or reuse) the client and server venvs
 	@echo "client venv: $(client_venv)"
 	@echo "server venv: $(server_venv)"
 
-test: lint ## lint, then the whole suite: unit tests, the local stack end to end (Llama Stack 0.2.12 and 0.7.3, llama.cpp, Phoenix, Chromium)
-	@$(STACK) prepare --with-browser --all-versions  # Chromium: a test opens the Phoenix link; both Llama Stacks are tested
+test: lint ## lint, then the whole suite: unit tests, the local stack end to end (Llama Stack 0.2.12 and 0.7.3, OGX 1.5.0, llama.cpp, Phoenix, Chromium)
+	@$(STACK) prepare --with-browser --all-versions  # Chromium: a test opens the Phoenix link; every Llama Stack generation is tested
 	@client="$(client_venv)"; server="$(server_venv)"; \
 	LLAMA_STACK_PYTHON="$$server/bin/python" "$$client/bin/python" -m pytest $(PYTEST_ARGS)
 

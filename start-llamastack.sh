@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Run Llama Stack in a container, its telemetry sent to the Jaeger container that
 # start-jaeger.sh runs. 0.2.x/0.3.x: the Ollama distribution with run-otel.yaml and its own
-# telemetry provider. 0.4 and later (LLAMA_STACK_VERSION=0.7.3): the starter distribution
+# telemetry provider. 0.4 to 0.7 (LLAMA_STACK_VERSION=0.7.3): the starter distribution
 # with its built-in config (Ollama through OLLAMA_URL), run under opentelemetry-instrument,
-# since those releases trace only through OpenTelemetry's auto-instrumentation.
+# since those releases trace only through OpenTelemetry's auto-instrumentation. 1.x
+# (LLAMA_STACK_VERSION=1.5.0): OGX, Llama Stack under its new name: its starter image, whose
+# own entrypoint runs the server under opentelemetry-instrument once an OTEL_* variable is set.
 set -Eeuo pipefail  # stop at the first failing command, unset variable or broken pipe
 
 LLAMA_STACK_VERSION="${LLAMA_STACK_VERSION:-0.2.12}"
 IFS=. read -r _major _minor _ <<<"${LLAMA_STACK_VERSION}.0.0"
-if ((10#${_major:-0} > 0 || 10#${_minor:-0} >= 4)); then
+if ((10#${_major:-0} >= 1)); then
+  GENERATION=ogx  # as "instrumented", renamed; the image wraps itself in opentelemetry-instrument
+  DEFAULT_IMAGE="docker.io/ogxai/distribution-starter:${LLAMA_STACK_VERSION}"
+elif ((10#${_minor:-0} >= 4)); then
   GENERATION=instrumented  # no telemetry provider, no Agents API: Responses API + file_search
   DEFAULT_IMAGE="docker.io/llamastack/distribution-starter:${LLAMA_STACK_VERSION}"
 else
@@ -48,7 +53,7 @@ http://${LLAMA_STACK_BIND}:${LLAMA_STACK_PORT} and sending its spans to Jaeger.
 
 Settings (environment variable, current value):
   CONTAINER_ENGINE       ${CONTAINER_ENGINE:-(podman, else docker)}
-  LLAMA_STACK_VERSION    ${LLAMA_STACK_VERSION}
+  LLAMA_STACK_VERSION    ${LLAMA_STACK_VERSION}   (0.2.x/0.3.x, 0.4 to 0.7, or 1.x for OGX)
   LLAMA_STACK_IMAGE      ${LLAMA_STACK_IMAGE}
   LLAMA_STACK_CONTAINER  ${LLAMA_STACK_CONTAINER}
   LLAMA_STACK_BIND       ${LLAMA_STACK_BIND}   (0.0.0.0 publishes the API beyond this machine)
@@ -59,18 +64,18 @@ Settings (environment variable, current value):
   TELEMETRY_SINKS        ${TELEMETRY_SINKS}   (0.2.x/0.3.x)
   OTEL_TRACE_ENDPOINT    ${OTEL_TRACE_ENDPOINT}   (0.2.x/0.3.x; as seen from inside the container)
   OTEL_METRIC_ENDPOINT   ${OTEL_METRIC_ENDPOINT}   (0.2.x/0.3.x)
-  OTEL_EXPORTER_OTLP_ENDPOINT ${OTEL_EXPORTER_OTLP_ENDPOINT}   (0.4 and later; OTLP/HTTP base URL)
+  OTEL_EXPORTER_OTLP_ENDPOINT ${OTEL_EXPORTER_OTLP_ENDPOINT}   (0.4 and later, OGX; OTLP/HTTP base URL)
   CONTAINER_NETWORK      ${CONTAINER_NETWORK}   (shared with start-jaeger.sh)
   HEALTH_TIMEOUT         ${HEALTH_TIMEOUT} s
 USAGE
 }
 
 describe_generation() {
-  if [[ "${GENERATION}" == instrumented ]]; then
-    echo "its starter config, under opentelemetry-instrument"
-  else
-    echo "run-otel.yaml"
-  fi
+  case "${GENERATION}" in
+    ogx) echo "OGX's starter config; the image's entrypoint adds opentelemetry-instrument" ;;
+    instrumented) echo "its starter config, under opentelemetry-instrument" ;;
+    *) echo "run-otel.yaml" ;;
+  esac
 }
 
 service_url() {
@@ -100,18 +105,27 @@ start() {
     --env "INFERENCE_MODEL=${INFERENCE_MODEL}"
     --env "OTEL_SERVICE_NAME=${OTEL_SERVICE_NAME}")
   local spans_to
-  if [[ "${GENERATION}" == instrumented ]]; then
-    # The starter config enables Ollama when OLLAMA_URL is set (the OpenAI-style /v1 path).
+  if [[ "${GENERATION}" != provider ]]; then
+    # The starter config enables Ollama when OLLAMA_URL is set (the OpenAI-style /v1 path);
+    # the server's spans go over OTLP/HTTP protobuf, metrics and logs off.
+    common+=(--env "OLLAMA_URL=${ollama_url}/v1"
+      --env "OTEL_EXPORTER_OTLP_ENDPOINT=${OTEL_EXPORTER_OTLP_ENDPOINT}"
+      --env "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
+      --env "OTEL_TRACES_EXPORTER=otlp"
+      --env "OTEL_METRICS_EXPORTER=none"
+      --env "OTEL_LOGS_EXPORTER=none")
+    spans_to="${OTEL_EXPORTER_OTLP_ENDPOINT}/v1/traces"
+  fi
+  if [[ "${GENERATION}" == ogx ]]; then
+    # Its entrypoint runs `ogx stack run starter` with these arguments, under
+    # opentelemetry-instrument since OTEL_* variables are set. --insecure: OGX refuses plain
+    # HTTP without it; the port is published on LLAMA_STACK_BIND (loopback) only.
     "${ENGINE}" run "${common[@]}" \
-      --env "OLLAMA_URL=${ollama_url}/v1" \
-      --env "OTEL_EXPORTER_OTLP_ENDPOINT=${OTEL_EXPORTER_OTLP_ENDPOINT}" \
-      --env "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf" \
-      --env "OTEL_TRACES_EXPORTER=otlp" \
-      --env "OTEL_METRICS_EXPORTER=none" \
-      --env "OTEL_LOGS_EXPORTER=none" \
+      "${LLAMA_STACK_IMAGE}" --port "${LLAMA_STACK_PORT}" --insecure >/dev/null
+  elif [[ "${GENERATION}" == instrumented ]]; then
+    "${ENGINE}" run "${common[@]}" \
       --entrypoint opentelemetry-instrument \
       "${LLAMA_STACK_IMAGE}" llama stack run starter --port "${LLAMA_STACK_PORT}" >/dev/null
-    spans_to="${OTEL_EXPORTER_OTLP_ENDPOINT}/v1/traces"
   else
     "${ENGINE}" run "${common[@]}" \
       --volume "${RUN_CONFIG}:/root/run-otel.yaml:ro,Z" \

@@ -21,6 +21,12 @@ Telemetry = Literal["telemetry-provider", "opentelemetry-instrument"]
 TELEMETRY_PROVIDER: Telemetry = "telemetry-provider"  # its own telemetry API, set up in the run config
 OPENTELEMETRY_INSTRUMENT: Telemetry = "opentelemetry-instrument"  # none of its own: auto-instrumentation
 
+# An OpenTelemetry distro of the local stack's own (local/otel_distro): opentelemetry-distro's
+# set-up, with FastAPI's server spans but not the ASGI `http send` / `http receive` span of
+# every streamed chunk. The folder goes on the server's PYTHONPATH, the name into OTEL_PYTHON_DISTRO.
+OTEL_DISTRO_DIR = LOCAL_DIR / "otel_distro"
+LOCAL_STACK_DISTRO = "local_stack"
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -45,6 +51,9 @@ class Profile:
     telemetry: Telemetry
     service_name: str  # OTEL_SERVICE_NAME of the server's spans
     stop: tuple[str, ...] = ()  # stop sequences besides the chat template's block headers
+    # OTEL_PYTHON_DISTRO for opentelemetry-instrument (LOCAL_STACK_DISTRO: no per-chunk ASGI
+    # spans); None: whichever distro the venv has. Only with telemetry=OPENTELEMETRY_INSTRUMENT.
+    otel_distro: str | None = None
 
 
 PROFILES = {profile.version: profile for profile in (
@@ -86,6 +95,32 @@ PROFILES = {profile.version: profile for profile in (
         # It hands the search results to the model as "[n] document_id: ..." lines, which a
         # 270M model copies out after its answer: stop there too.
         stop=("\n[",),
+        otel_distro=LOCAL_STACK_DISTRO,
+    ),
+    Profile(
+        # OGX: Llama Stack's current release, under its new name (renamed after 0.7.1).
+        version="1.5.0",
+        venv="server-ogx",
+        requirements=(LOCAL_DIR / "requirements-server-ogx.txt",),
+        python="3.12",
+        run_config=LOCAL_DIR / "run-local-ogx.yaml",
+        # --insecure: 1.5.0 will not serve plain HTTP without it ("TLS required"); the server
+        # listens on 127.0.0.1 only (server.host in the run config), as the rest of the stack.
+        command=("{bin}/ogx", "run", "--insecure", "--port", "{port}", "{config}"),
+        # remote::llama-cpp (module: llama_cpp_openai, ported to OGX's module names), and the grammar
+        provider_paths=(LOCAL_DIR / "providers_responses", LOCAL_DIR / "providers"),
+        providers_dir=None,
+        model_id=f"llama-cpp/{MODEL_ID}",  # <provider_id>/<provider_model_id>, as on 0.7.3
+        llama_server_slots=2,  # the second question carries the first one's search results, as on 0.7.3
+        embedding_server=True,
+        tiktoken_cache=True,  # loaded at start-up; without TIKTOKEN_CACHE_DIR it fails offline
+        telemetry=OPENTELEMETRY_INSTRUMENT,
+        service_name="ogx",
+        # As 0.7.3, plus the markers OGX wraps file_search results in ("<untrusted_tool_output>
+        # ... </untrusted_tool_output>"), which the 270M model otherwise copies into its answer
+        # (the opening one too: a suite run's first answer ended in it).
+        stop=("\n[", "<untrusted_tool_output>", "</untrusted_tool_output>"),
+        otel_distro=LOCAL_STACK_DISTRO,
     ),
 )}
 DEFAULT_LLAMA_STACK_VERSION = "0.2.12"

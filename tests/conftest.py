@@ -12,7 +12,7 @@ import pytest
 from local import stack
 from local.stack import free_port
 from tests.support.collectors import QuietHandler, serving
-from tests.support.llama_stack_server import StackServer, stack_on_free_ports
+from tests.support.llama_stack_server import RESPONSES_VERSIONS, StackServer, stack_id, stack_on_free_ports
 from tests.support.otlp_receiver import OTLPReceiver
 
 
@@ -54,12 +54,16 @@ def local_stack(otlp_receiver, tmp_path_factory) -> stack.Stack:
         yield running
 
 
-@pytest.fixture(scope="session")
-def stack_07(otlp_receiver, tmp_path_factory) -> stack.Stack:
-    """The local stack with Llama Stack 0.7.3 (and a second llama-server for embeddings), on
-    free ports, once per session, its spans going to the suite's OTLP receiver."""
-    with stack_on_free_ports(tmp_path_factory.mktemp("local-stack-07"), trace_backend="external",
-                             otlp_endpoint=otlp_receiver.base_url, llama_stack_version="0.7.3",
+@pytest.fixture(scope="session", params=RESPONSES_VERSIONS, ids=stack_id)
+def responses_stack(request, otlp_receiver, tmp_path_factory) -> stack.Stack:
+    """The local stack with a Responses-API server (and a second llama-server for embeddings),
+    on free ports, its spans going to the suite's OTLP receiver: one per version of
+    RESPONSES_VERSIONS, each started once (pytest runs every test of one version before it
+    starts the next, and stops the first). A test marked current_responses_version_only runs
+    on OGX 1.5.0 alone."""
+    version = request.param
+    with stack_on_free_ports(tmp_path_factory.mktemp(f"local-stack-{version}"), trace_backend="external",
+                             otlp_endpoint=otlp_receiver.base_url, llama_stack_version=version,
                              embedding_server_port=free_port()) as running:
         yield running
 
@@ -95,6 +99,6 @@ def recording_server():
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        server_fixtures = {"llama_stack", "local_stack", "phoenix_stack", "server_without_vector_io", "stack_07"}
+        server_fixtures = {"llama_stack", "local_stack", "phoenix_stack", "server_without_vector_io", "responses_stack"}
         if server_fixtures & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.server)

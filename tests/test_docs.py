@@ -55,6 +55,7 @@ STANDARD_OTEL_VARIABLES = {
     "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST",
     "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE",
     "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS",
+    "OTEL_PYTHON_DISTRO",
 }
 # ... and other tools' (named with the tool, so a typo in ours cannot hide here).
 OTHER_TOOLS_VARIABLES = {
@@ -63,11 +64,16 @@ OTHER_TOOLS_VARIABLES = {
     "PHOENIX_SQL_DATABASE_URL": "Arize Phoenix",
     "PHOENIX_ENABLE_AUTH": "Arize Phoenix",
     "PHOENIX_SECRET": "Arize Phoenix",
+    "TIKTOKEN_CACHE_DIR": "tiktoken",
+    "PIP_NO_CACHE_DIR": "pip",
 }
 OTHER_TOOLS_FLAGS = {
     "--embeddings": "llama-server",
     "--pooling": "llama-server",
     "--no-install-recommends": "apt-get",
+    "--insecure": "ogx run",
+    "--dry-run": "ogx run",
+    "--port": "ogx run",
 }
 
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*")

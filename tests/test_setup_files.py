@@ -138,6 +138,36 @@ def test_llamastack_0_7_runs_the_starter_distribution_under_opentelemetry_instru
     assert "spans to http://jaeger:4318/v1/traces" in result.stderr
 
 
+def test_ogx_runs_its_starter_image_whose_entrypoint_adds_opentelemetry_instrument(engine, health_server):
+    """LLAMA_STACK_VERSION=1.5.0: OGX, Llama Stack's current release under its new name. Its image's
+    own entrypoint runs `ogx stack run starter <arguments>` under opentelemetry-instrument when an
+    OTEL_* variable is set, so the script gives it the OTLP variables and the arguments only:
+    the port, and --insecure, without which OGX will not serve plain HTTP."""
+    env, calls = engine
+    result = run_sh("start-llamastack.sh", "start",
+                    env={**env, "LLAMA_STACK_PORT": str(health_server), "LLAMA_STACK_VERSION": "1.5.0"})
+    assert result.returncode == 0, result.stderr
+    call = run_call(calls)
+    image = "docker.io/ogxai/distribution-starter:1.5.0"
+    assert call[call.index(image) + 1:] == ["--port", str(health_server), "--insecure"]
+    assert "--entrypoint" not in call and "--volume" not in call  # the image's entrypoint, the image's config
+    assert f"127.0.0.1:{health_server}:{health_server}" in call
+    envs = dict(call[i + 1].split("=", 1) for i, arg in enumerate(call) if arg == "--env")
+    assert envs == {
+        "INFERENCE_MODEL": "meta-llama/Llama-3.1-8B-Instruct",
+        "OTEL_SERVICE_NAME": "LlamaStack",
+        "OLLAMA_URL": "http://host.containers.internal:11434/v1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    assert "spans to http://jaeger:4318/v1/traces" in result.stderr
+    assert "OGX's starter config" in run_sh("start-llamastack.sh", "--help",
+                                            env={**env, "LLAMA_STACK_VERSION": "1.5.0"}).stdout
+
+
 def test_with_docker_the_host_is_reached_through_host_gateway(engine, health_server, tmp_path):
     env, calls = engine
     (tmp_path / "bin" / "podman").rename(tmp_path / "bin" / "docker")
@@ -263,6 +293,7 @@ def test_local_run_config_is_loopback_only_with_faiss_and_otel():
 
 def test_requirements_are_pinned():
     for name in ("requirements.txt", "requirements-dev.txt", "local/requirements-server.txt",
+                 "local/requirements-server-0.7.txt", "local/requirements-server-ogx.txt",
                  "local/requirements-phoenix.txt", "local/requirements-model.txt"):
         for line in (PROJECT_ROOT / name).read_text().splitlines():
             line = line.split("#")[0].strip()

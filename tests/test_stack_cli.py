@@ -72,15 +72,16 @@ def test_a_port_that_is_not_a_number(tmp_path):
 
 def test_an_unknown_llama_stack_version(tmp_path):
     result = stack_cli("up", tmp_path=tmp_path, LLAMA_STACK_VERSION="0.5.0")
-    assert_one_line_error(result, "LLAMA_STACK_VERSION='0.5.0': use 0.2.12 or 0.7.3")
+    assert_one_line_error(result, "LLAMA_STACK_VERSION='0.5.0': use 0.2.12, 0.7.3 or 1.5.0")
 
 
-def test_a_taken_embedding_server_port_is_named_for_0_7_3(tmp_path):
+@pytest.mark.parametrize("version", ["0.7.3", "1.5.0"])
+def test_a_taken_embedding_server_port_is_named(tmp_path, version):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = stack_cli("up", tmp_path=tmp_path, TRACE_BACKEND="external", LLAMA_STACK_VERSION="0.7.3",
+        result = stack_cli("up", tmp_path=tmp_path, TRACE_BACKEND="external", LLAMA_STACK_VERSION=version,
                            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", LLAMA_STACK_PORT=str(free_port()),
                            LLAMA_SERVER_PORT=str(free_port()), EMBEDDING_SERVER_PORT=str(port))
     assert_one_line_error(result, f"port {port} on 127.0.0.1 is taken")

@@ -6,7 +6,7 @@
 - trace_shape: roots, orphans and parent chains of a received trace;
 - collectors: trace backends that refuse, answer 503 or hang (also a command: python -m tests.support.collectors);
 - llama_stack_server: handles on real Llama Stack servers, and the local stack on free ports;
-- llama_stack_http: plain HTTP to a Llama Stack 0.7.3 server;
+- llama_stack_http: plain HTTP to a Responses-API server (0.7.3, OGX), and what it holds;
 - loopback_proxy: a TCP proxy that cuts or stalls the connection to Llama Stack;
 - headless_chromium: a page's text after its JavaScript ran;
 - fake_engine: a stand-in podman/docker, run as an executable;

@@ -22,6 +22,22 @@ import pytest
 from local import stack
 from local.stack import free_port
 
+# The Responses-API generations the suite runs, each on a local stack of its own (the
+# `responses_stack` fixture): OGX 1.5.0, the current release, gets every end-to-end test;
+# Llama Stack 0.7.3, the last under the old name, a smoke test (the two-question run and the
+# server checks), since both in full took the warm suite past 10 minutes on 2 cores.
+CURRENT_RESPONSES_VERSION = "1.5.0"
+RESPONSES_VERSIONS = (CURRENT_RESPONSES_VERSION, "0.7.3")
+
+
+def stack_id(version: str) -> str:
+    return f"stack-{version}"
+
+
+# For a test of the `responses_stack` that runs on the current generation only.
+current_responses_version_only = pytest.mark.parametrize(
+    "responses_stack", [CURRENT_RESPONSES_VERSION], indirect=True, ids=stack_id)
+
 
 def vector_db_ids(url: str) -> list[str]:
     with urllib.request.urlopen(f"{url}/v1/vector-dbs", timeout=30) as response:

@@ -15,6 +15,9 @@ whichever name the venv has.
 
 Loaded through the run config's `module: llama_cpp_openai` (local/run-local-0.7.yaml,
 local/run-local-ogx.yaml), with local/providers_responses on the server's PYTHONPATH.
+OGX 1.5.0's `ogx run --dry-run` cannot validate such a config: it builds the provider
+registry without the config's `module:` providers and rejects remote::llama-cpp
+(tests/test_stack_profiles.py validates it with OGX's loader and that registry).
 """
 
 from __future__ import annotations

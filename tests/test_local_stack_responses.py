@@ -1,10 +1,11 @@
-"""The local stack with Llama Stack 0.7.3 (LLAMA_STACK_VERSION=0.7.3): local/stack.py starts
+"""The local stack with a Responses-API server (LLAMA_STACK_VERSION=1.5.0 for OGX 1.5.0, 0.7.3
+for Llama Stack 0.7.3; the `responses_stack` fixture runs each): local/stack.py starts
 llama-server with Gemma 3 270M, a second llama-server with all-MiniLM-L6-v2 for embeddings,
-and Llama Stack 0.7.3 under opentelemetry-instrument, its spans going to the suite's OTLP
-receiver (TRACE_BACKEND=external).
+and the server under opentelemetry-instrument, its spans going to the suite's OTLP receiver
+(TRACE_BACKEND=external).
 
-The 0.2.12 client does not speak 0.7.3's APIs (vector stores, files, responses), so these
-tests talk plain HTTP. They check the server is 0.7.3 with the routes the agent will need,
+The 0.2.12 client does not speak these servers' APIs (vector stores, files, responses), so these
+tests talk plain HTTP. They check the server is the version asked for with the routes the agent will need,
 that a caller's W3C traceparent makes the server's spans part of the caller's trace, and
 that a file put in a vector store is chunked, embedded by the embedding llama-server and
 found again by a search; whatever a test creates it deletes.
@@ -18,12 +19,12 @@ import uuid
 
 import pytest
 
-from tests.support.llama_stack_http import SERVICE_07, call
+from tests.support.llama_stack_http import call
 from tests.support.trace_shape import CLIENT_KIND, SERVER_KIND, ancestors
 
 pytestmark = pytest.mark.server
 
-# MiniLM takes 512 tokens; 0.7.3's default chunk (800) is more, and the embedding fails.
+# MiniLM takes 512 tokens; the servers' default chunk (800) is more, and the embedding fails.
 CHUNKING = {"type": "static", "static": {"max_chunk_size_tokens": 200, "chunk_overlap_tokens": 40}}
 NEEDLE = "The lighthouse on Fennick Rock is painted ochre and green every April by the harbour guild."
 PARAGRAPHS = [
@@ -71,28 +72,28 @@ def ids(listing: dict) -> set[str]:
     return {item["id"] for item in listing["data"]}
 
 
-def test_it_is_0_7_3_with_the_routes_the_agent_needs(stack_07):
-    assert call(stack_07.llama_stack_url, "GET", "/v1/version") == {"version": "0.7.3"}
-    assert call(stack_07.llama_stack_url, "GET", "/v1/health")["status"] == "OK"
-    routes = call(stack_07.llama_stack_url, "GET", "/v1/inspect/routes")["data"]
+def test_it_is_the_version_asked_for_with_the_routes_the_agent_needs(responses_stack):
+    assert call(responses_stack.llama_stack_url, "GET", "/v1/version") == {"version": responses_stack.profile.version}
+    assert call(responses_stack.llama_stack_url, "GET", "/v1/health")["status"] == "OK"
+    routes = call(responses_stack.llama_stack_url, "GET", "/v1/inspect/routes")["data"]
     paths = {route["route"] for route in routes}
     assert {"/v1/responses", "/v1/vector_stores", "/v1/files"} <= paths, sorted(paths)
-    models = {m["id"]: m for m in call(stack_07.llama_stack_url, "GET", "/v1/models")["data"]}
+    models = {m["id"]: m for m in call(responses_stack.llama_stack_url, "GET", "/v1/models")["data"]}
     assert {"llama-cpp/gemma3-270m", "llama-cpp-embeddings/all-MiniLM-L6-v2"} <= set(models), sorted(models)
-    assert stack_07.script_env()["INFERENCE_MODEL"] == "llama-cpp/gemma3-270m"
+    assert responses_stack.script_env()["INFERENCE_MODEL"] == "llama-cpp/gemma3-270m"
 
 
-def test_server_spans_join_the_callers_trace(stack_07, otlp_receiver):
+def test_server_spans_join_the_callers_trace(responses_stack, otlp_receiver):
     """A request with a traceparent: the server's spans for it are in that trace, and their
     parent chain leads to the caller's span (here a span id the test made up)."""
     trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
     headers = {"traceparent": f"00-{trace_id}-{parent_id}-01"}
-    store = call(stack_07.llama_stack_url, "POST", "/v1/vector_stores", {"name": "traceparent-check"},
+    store = call(responses_stack.llama_stack_url, "POST", "/v1/vector_stores", {"name": "traceparent-check"},
                  headers=headers)
-    call(stack_07.llama_stack_url, "DELETE", f"/v1/vector_stores/{store['id']}", headers=headers)
+    call(responses_stack.llama_stack_url, "DELETE", f"/v1/vector_stores/{store['id']}", headers=headers)
 
     def server_spans(spans):
-        return [s for s in spans if s.service == SERVICE_07 and s.kind == SERVER_KIND]
+        return [s for s in spans if s.service == responses_stack.profile.service_name and s.kind == SERVER_KIND]
 
     # The SDK exports in batches (about 5 s apart): wait on a deadline for both requests' spans.
     spans = otlp_receiver.wait_for(lambda ss: len(server_spans(ss)) >= 2, trace_id=trace_id, timeout=60)
@@ -102,13 +103,14 @@ def test_server_spans_join_the_callers_trace(stack_07, otlp_receiver):
     for span in spans:
         chain = [span, *ancestors(span, spans)]
         assert chain[-1].parent_span_id == parent_id, f"{span.name}'s chain ends at {chain[-1].name}"
-    assert store["id"] not in ids(call(stack_07.llama_stack_url, "GET", "/v1/vector_stores"))
+    assert store["id"] not in ids(call(responses_stack.llama_stack_url, "GET", "/v1/vector_stores"))
 
 
-def test_a_file_in_a_vector_store_is_embedded_and_found(stack_07, otlp_receiver):
-    """Upload, attach with 200-token chunks, wait for `completed`, search: the chunk with the
+def test_a_file_in_a_vector_store_is_embedded_and_found(responses_stack, otlp_receiver):
+    """Upload, attach with 200-token chunks, wait for `completed` (OGX 1.5.0 and 0.7.3 answer it
+    on the attach itself; a server may answer `in_progress` first), search: the chunk with the
     sentence comes first. The vectors come from the embedding llama-server (MiniLM)."""
-    base = stack_07.llama_stack_url
+    base = responses_stack.llama_stack_url
     file = upload(base, "notes.txt", DOCUMENT)
     store = call(base, "POST", "/v1/vector_stores", {"name": "search-check"})
     try:
@@ -128,7 +130,7 @@ def test_a_file_in_a_vector_store_is_embedded_and_found(stack_07, otlp_receiver)
         assert "painted ochre and green" in texts[0], texts
         assert "painted ochre" not in texts[-1], texts
         # The query's vector came from the embedding llama-server: the server's HTTPX span says so.
-        embedding_server = next(c for c in stack_07.components if c.name == "embedding-server")
+        embedding_server = next(c for c in responses_stack.components if c.name == "embedding-server")
         embedding_url = f"{embedding_server.url}/v1/embeddings"
         otlp_receiver.wait_for(lambda spans: any(s.kind == CLIENT_KIND and embedding_url in s.attributes.values()
                                                  for s in spans), trace_id=trace_id, timeout=60)
