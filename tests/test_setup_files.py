@@ -22,6 +22,18 @@ from tests.support.llama_stack_server import server_python
 
 SHELL_SCRIPTS = ["start-jaeger.sh", "start-llamastack.sh", "scripts/container-lib.sh", ".ci/run"]
 
+# What a 0.4+ server under opentelemetry-instrument is started with (the image's own config).
+INSTRUMENTED_SERVER_ENV = {
+    "INFERENCE_MODEL": "meta-llama/Llama-3.1-8B-Instruct",
+    "OTEL_SERVICE_NAME": "LlamaStack",
+    "OLLAMA_URL": "http://host.containers.internal:11434/v1",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    "OTEL_TRACES_EXPORTER": "otlp",
+    "OTEL_METRICS_EXPORTER": "none",
+    "OTEL_LOGS_EXPORTER": "none",
+}
+
 
 def test_shellcheck_is_clean():
     shellcheck = Path(sys.executable).with_name("shellcheck")
@@ -125,16 +137,7 @@ def test_llamastack_0_7_runs_the_starter_distribution_under_opentelemetry_instru
     assert call[call.index("--entrypoint") + 1] == "opentelemetry-instrument"
     assert "--volume" not in call  # the image's own config
     envs = dict(call[i + 1].split("=", 1) for i, arg in enumerate(call) if arg == "--env")
-    assert envs == {
-        "INFERENCE_MODEL": "meta-llama/Llama-3.1-8B-Instruct",
-        "OTEL_SERVICE_NAME": "LlamaStack",
-        "OLLAMA_URL": "http://host.containers.internal:11434/v1",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-    }
+    assert envs == INSTRUMENTED_SERVER_ENV
     assert "spans to http://jaeger:4318/v1/traces" in result.stderr
 
 
@@ -153,16 +156,7 @@ def test_ogx_runs_its_starter_image_whose_entrypoint_adds_opentelemetry_instrume
     assert "--entrypoint" not in call and "--volume" not in call  # the image's entrypoint, the image's config
     assert f"127.0.0.1:{health_server}:{health_server}" in call
     envs = dict(call[i + 1].split("=", 1) for i, arg in enumerate(call) if arg == "--env")
-    assert envs == {
-        "INFERENCE_MODEL": "meta-llama/Llama-3.1-8B-Instruct",
-        "OTEL_SERVICE_NAME": "LlamaStack",
-        "OLLAMA_URL": "http://host.containers.internal:11434/v1",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-    }
+    assert envs == INSTRUMENTED_SERVER_ENV
     assert "spans to http://jaeger:4318/v1/traces" in result.stderr
     assert "OGX's starter config" in run_sh("start-llamastack.sh", "--help",
                                             env={**env, "LLAMA_STACK_VERSION": "1.5.0"}).stdout

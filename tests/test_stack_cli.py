@@ -4,10 +4,12 @@ test_local_stack.py."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -51,12 +53,18 @@ def test_external_backend_needs_an_endpoint(tmp_path):
     assert_one_line_error(result, "needs OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
-@pytest.mark.parametrize("setting", ["LLAMA_STACK_PORT", "LLAMA_SERVER_PORT"])
-def test_a_taken_port_is_named_with_its_setting(tmp_path, setting):
+@contextlib.contextmanager
+def taken_port() -> Iterator[int]:
+    """A loopback port something is listening on, for as long as the block runs."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
+        yield taken.getsockname()[1]
+
+
+@pytest.mark.parametrize("setting", ["LLAMA_STACK_PORT", "LLAMA_SERVER_PORT"])
+def test_a_taken_port_is_named_with_its_setting(tmp_path, setting):
+    with taken_port() as port:
         ports = {"LLAMA_STACK_PORT": str(free_port()), "LLAMA_SERVER_PORT": str(free_port()), setting: str(port)}
         result = stack_cli("up", tmp_path=tmp_path, TRACE_BACKEND="external",
                            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", **ports)
@@ -77,10 +85,7 @@ def test_an_unknown_llama_stack_version(tmp_path):
 
 @pytest.mark.parametrize("version", ["0.7.3", "1.5.0"])
 def test_a_taken_embedding_server_port_is_named(tmp_path, version):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with taken_port() as port:
         result = stack_cli("up", tmp_path=tmp_path, TRACE_BACKEND="external", LLAMA_STACK_VERSION=version,
                            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", LLAMA_STACK_PORT=str(free_port()),
                            LLAMA_SERVER_PORT=str(free_port()), EMBEDDING_SERVER_PORT=str(port))
