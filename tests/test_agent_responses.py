@@ -16,6 +16,7 @@ one that cannot process a file, get the one line that says what to do.
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -30,7 +31,14 @@ from tests.support.agent_run import QUESTIONS, ROOT_PREFIX, answers, assert_clea
 from tests.support.llama_stack_http import server_state
 from tests.support.llama_stack_server import current_responses_version_only
 from tests.support.loopback_proxy import LoopbackProxy
-from tests.support.script import ScriptRun, assert_one_line_error, read_until, run_script, start_script
+from tests.support.script import (
+    ScriptRun,
+    assert_one_line_error,
+    read_until,
+    run_script,
+    start_script,
+    write_slow_corpus,
+)
 from tests.support.trace_shape import CLIENT_KIND, SERVER_KIND, ancestors, orphans, roots
 
 pytestmark = pytest.mark.server
@@ -294,3 +302,18 @@ def test_a_file_whose_processing_stalls_stops_the_run_within_the_bound(server_be
     assert stall_timeout <= elapsed < stall_timeout + 30, elapsed
     store = run.stdout.split("into vector store ")[1].split()[0]
     assert store not in server_state(server_behind_proxy.running)["/v1/vector_stores"]
+
+
+@current_responses_version_only
+def test_a_long_ingestion_says_how_many_files_are_done(responses_stack, otlp_receiver, tmp_path):
+    """The server embeds each file inside the call that adds it to the vector store: while that
+    goes on for a while, a line says how many of the files are done, and the run ends as usual."""
+    write_slow_corpus(tmp_path, "Rolling updates replace pods one at a time. ", files=40)
+    before = server_state(responses_stack)
+    run = run_script("--no-questions", "--docs", str(tmp_path), env=script_env(responses_stack, otlp_receiver),
+                     timeout=600)
+    assert run.returncode == 0, run.stderr
+    counts = [int(m.group(1)) for m in re.finditer(r"^  (\d+) of 40 files processed \.\.\.$", run.stdout, re.M)]
+    assert counts and counts == sorted(counts) and counts[0] > 0 and counts[-1] < 40, run.stdout
+    assert re.search(r"^Ingested 40 documents in \d+\.\d s$", run.stdout, re.M), run.stdout
+    assert server_state(responses_stack) == before

@@ -150,7 +150,9 @@ class Responses:
                           f"{store_id} ...")
             started = time.monotonic()
             pending: dict[str, tuple[str, dict]] = {}  # vector-store file id -> (document id, status)
-            for document in documents:
+            progress = Progress(self.out, total=len(documents))
+            for done, document in enumerate(documents):
+                progress.update(done)
                 signals.checkpoint()
                 name = document.document_id.replace("/", "__") + ".txt"
                 uploaded = client.post("/v1/files", body={"purpose": "assistants"},
@@ -160,8 +162,7 @@ class Responses:
                 attached = attach(client, store_id, uploaded["id"], document_id=document.document_id,
                                   settings=settings)
                 pending[str(attached["id"])] = (document.document_id, attached)
-            wait_until_processed(client, store_id, pending, total=len(documents), out=self.out,
-                                 stall_timeout=settings.stall_timeout)
+            wait_until_processed(client, store_id, pending, progress=progress, stall_timeout=settings.stall_timeout)
         self.out.line(f"Ingested {len(documents)} documents in {time.monotonic() - started:.1f} s")
         signals.checkpoint()
 
@@ -247,9 +248,26 @@ def chunking(settings: Settings) -> dict:
                                          "chunk_overlap_tokens": int(size * CHUNK_OVERLAP_SHARE)}}
 
 
+class Progress:
+    """'k of N files processed ...' at most every PROGRESS_EVERY_S while an ingestion lasts: servers
+    that embed inside each attach call (0.7.3, OGX 1.5) and those that do it in the background
+    alike. A short ingestion prints none."""
+
+    def __init__(self, out: Console, *, total: int) -> None:
+        self.out = out
+        self.total = total
+        self.last = time.monotonic()
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if done < self.total and now - self.last >= PROGRESS_EVERY_S:
+            self.out.line(f"  {done} of {self.total} files processed ...")
+            self.last = now
+
+
 def attach(client: Calls, store_id: str, file_id: str, *, document_id: str, settings: Settings) -> dict:
-    """Add one uploaded file to the vector store. Some servers (OGX 1.5) process the file inside
-    this call and answer its final status; with their file workers dead the call never returns,
+    """Add one uploaded file to the vector store. 0.7.3 and OGX 1.5 process the file inside this
+    call and answer its final status; with their file workers dead the call never returns,
     so it gets --stall-timeout, not --timeout."""
     from llama_stack_client import APITimeoutError
 
@@ -272,13 +290,13 @@ def server_health(client: Calls) -> str:
 
 
 def wait_until_processed(client: Calls, vector_store_id: str, pending: dict[str, tuple[str, dict]], *,
-                         total: int, out: Console, stall_timeout: float) -> None:
+                         progress: Progress, stall_timeout: float) -> None:
     """Follow each attached file's status until all are completed. Servers that embed in the
     background answer in_progress; while files are, a line says how many of the total are done.
     A file the server failed stops the run with its reason; so does a wait in which no file
     finished for stall_timeout seconds — a server whose file worker died never says so."""
-    done = total - len(pending)
-    last_progress = last_report = time.monotonic()
+    done = progress.total - len(pending)
+    last_progress = time.monotonic()
     while True:
         for file_id, (document_id, attached) in list(pending.items()):
             status = attached.get("status")
@@ -301,9 +319,7 @@ def wait_until_processed(client: Calls, vector_store_id: str, pending: dict[str,
                             "in_progress; is its file worker running?) — see the server's log, or raise "
                             "--stall-timeout", exit_code=EXIT_SERVER,
                             trace_message="a document's ingestion stalled (in_progress)")
-        if now - last_report >= PROGRESS_EVERY_S:
-            out.line(f"  {done} of {total} files processed ...")
-            last_report = now
+        progress.update(done)
         signals.checkpoint()
         time.sleep(INGEST_POLL_S)
         for file_id in pending:
