@@ -4,7 +4,7 @@ A venv of its own with only requirements.txt and this project (``pip install .``
 the package), and the example apps in examples/ — plain llama-stack-client, no tracing code
 but one top-level span — run under ``opentelemetry-instrument`` against the local stacks, their
 spans going to the suite's OTLP receiver: on Llama Stack 0.2.12 an agent with the RAG tool
-and two streamed questions, on 0.7.3 the same through the Responses API. One trace per run,
+and two streamed questions, on OGX 1.5 (the current Responses-API stack) the same through the Responses API. One trace per run,
 the instrumentor's GenAI spans in it, the server's spans under the HTTP calls, and the
 questions in the spans only when the content variable asks for it.
 """
@@ -22,6 +22,7 @@ import pytest
 
 from local import stack
 from local.stack import PROJECT_ROOT
+from tests.support.llama_stack_server import current_responses_version_only
 from tests.support.script import clean_env
 from tests.support.trace_shape import CLIENT_KIND, SERVER_KIND, ancestors, orphans, roots, server_spans_for_route
 
@@ -135,12 +136,14 @@ def test_the_agent_apps_content_only_when_asked_for(agent_runs):
     assert canary in json.loads(invoke.attributes["gen_ai.input.messages"])[0]["parts"][0]["content"]
 
 
-def test_the_responses_app_on_0_7_3(app_venv, stack_07, otlp_receiver):
+@current_responses_version_only
+def test_the_responses_app_on_the_current_responses_stack(app_venv, responses_stack, otlp_receiver):
     # One question: the 270M model answers at length here (about a minute a question on 2 cores).
     questions = ["How should a Node.js service handle SIGTERM?"]
     service = "responses-rag-app"
     trace_id = run_app(app_venv, "responses_rag_app.py", questions, env={
-        "LLAMA_STACK_URL": stack_07.llama_stack_url, "INFERENCE_MODEL": stack_07.script_env()["INFERENCE_MODEL"],
+        "LLAMA_STACK_URL": responses_stack.llama_stack_url,
+        "INFERENCE_MODEL": responses_stack.script_env()["INFERENCE_MODEL"],
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url, "OTEL_SERVICE_NAME": service})
     spans = otlp_receiver.wait_for(
         lambda ss: any(s.name == "DELETE /v1/files/{file_id}" for s in ss) and not orphans(ss),
