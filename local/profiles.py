@@ -8,7 +8,7 @@ its requirements, its run config and, if its run config names any, its local pro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -56,8 +56,7 @@ class Profile:
     otel_distro: str | None = None
 
 
-PROFILES = {profile.version: profile for profile in (
-    Profile(
+LLAMA_STACK_0_2 = Profile(
         version="0.2.12",
         venv="server",
         requirements=(LOCAL_DIR / "requirements-server.txt",),
@@ -73,8 +72,9 @@ PROFILES = {profile.version: profile for profile in (
         tiktoken_cache=False,
         telemetry=TELEMETRY_PROVIDER,
         service_name="LlamaStack",
-    ),
-    Profile(
+    )
+
+LLAMA_STACK_0_7 = Profile(
         version="0.7.3",
         venv="server-0.7",
         requirements=(LOCAL_DIR / "requirements-server-0.7.txt",),
@@ -96,31 +96,25 @@ PROFILES = {profile.version: profile for profile in (
         # 270M model copies out after its answer: stop there too.
         stop=("\n[",),
         otel_distro=LOCAL_STACK_DISTRO,
-    ),
-    Profile(
-        # OGX: Llama Stack's current release, under its new name (renamed after 0.7.1).
-        version="1.5.0",
-        venv="server-ogx",
-        requirements=(LOCAL_DIR / "requirements-server-ogx.txt",),
-        python="3.12",
-        run_config=LOCAL_DIR / "run-local-ogx.yaml",
-        # --insecure: 1.5.0 will not serve plain HTTP without it ("TLS required"); the server
-        # listens on 127.0.0.1 only (server.host in the run config), as the rest of the stack.
-        command=("{bin}/ogx", "run", "--insecure", "--port", "{port}", "{config}"),
-        # remote::llama-cpp (module: llama_cpp_openai, ported to OGX's module names), and the grammar
-        provider_paths=(LOCAL_DIR / "providers_responses", LOCAL_DIR / "providers"),
-        providers_dir=None,
-        model_id=f"llama-cpp/{MODEL_ID}",  # <provider_id>/<provider_model_id>, as on 0.7.3
-        llama_server_slots=2,  # the second question carries the first one's search results, as on 0.7.3
-        embedding_server=True,
-        tiktoken_cache=True,  # loaded at start-up; without TIKTOKEN_CACHE_DIR it fails offline
-        telemetry=OPENTELEMETRY_INSTRUMENT,
-        service_name="ogx",
-        # As 0.7.3, plus the markers OGX wraps file_search results in ("<untrusted_tool_output>
-        # ... </untrusted_tool_output>"), which the 270M model otherwise copies into its answer
-        # (the opening one too: a suite run's first answer ended in it).
-        stop=("\n[", "<untrusted_tool_output>", "</untrusted_tool_output>"),
-        otel_distro=LOCAL_STACK_DISTRO,
-    ),
-)}
+    )
+
+# OGX: Llama Stack's current release, under its new name (renamed after 0.7.1). It runs like
+# 0.7.3, through the same provider package (which imports ogx where llama_stack is not there).
+OGX_1_5 = replace(
+    LLAMA_STACK_0_7,
+    version="1.5.0",
+    venv="server-ogx",
+    requirements=(LOCAL_DIR / "requirements-server-ogx.txt",),
+    run_config=LOCAL_DIR / "run-local-ogx.yaml",
+    # --insecure: 1.5.0 will not serve plain HTTP without it ("TLS required"); the server
+    # listens on 127.0.0.1 only (server.host in the run config), as the rest of the stack.
+    command=("{bin}/ogx", "run", "--insecure", "--port", "{port}", "{config}"),
+    service_name="ogx",
+    # As 0.7.3, plus the markers OGX wraps file_search results in ("<untrusted_tool_output>
+    # ... </untrusted_tool_output>"), which the 270M model otherwise copies into its answer
+    # (the opening one too: a suite run's first answer ended in it).
+    stop=("\n[", "<untrusted_tool_output>", "</untrusted_tool_output>"),
+)
+
+PROFILES = {profile.version: profile for profile in (LLAMA_STACK_0_2, LLAMA_STACK_0_7, OGX_1_5)}
 DEFAULT_LLAMA_STACK_VERSION = "0.2.12"

@@ -12,6 +12,7 @@ import pytest
 from local import stack
 from local.stack import free_port
 from tests.support.collectors import QuietHandler, serving
+from tests.support.http_reply import reply
 from tests.support.llama_stack_server import RESPONSES_VERSIONS, StackServer, stack_id, stack_on_free_ports
 from tests.support.otlp_receiver import OTLPReceiver
 
@@ -83,11 +84,7 @@ def recording_server():
     class Handler(QuietHandler):
         def do_GET(self) -> None:
             seen.append({k.lower(): v for k, v in self.headers.items()})
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            reply(self, body, content_type="application/json")
 
         def do_POST(self) -> None:
             seen.append({k.lower(): v for k, v in self.headers.items()})

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.http_reply import reply
+
 AGENT_ID = "agent-1"
 SESSION_ID = "session-1"
 RESPONSE_ID = "resp_1"
@@ -163,21 +165,12 @@ def _handler(canned: CannedLlamaStack) -> type[BaseHTTPRequestHandler]:
                 return None
 
         def _json(self, value: Any, status: int = 200) -> None:
-            body = json.dumps(value).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            reply(self, json.dumps(value).encode(), content_type="application/json", status=status)
 
         def _events(self, events: list[dict]) -> None:
             # One body, sent at once: the client's SSE decoder splits it into events.
             body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            reply(self, body, content_type="text/event-stream")
 
         def _answer(self) -> None:
             body = self._read()

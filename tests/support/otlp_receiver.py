@@ -34,6 +34,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from tests.support.http_reply import reply as send
+
 
 @dataclass(frozen=True)
 class ReceivedSpan:
@@ -203,11 +205,7 @@ class OTLPReceiver:
                     reply = ExportMetricsServiceResponse().SerializeToString()
                 else:  # logs are accepted and ignored
                     reply = b""
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
+                send(self, reply, content_type="application/x-protobuf")
 
             def do_GET(self) -> None:
                 status, document = 404, {"error": {"httpCode": 404, "message": "not found"}}
@@ -219,12 +217,7 @@ class OTLPReceiver:
                         status, document = 200, jaeger_v3_trace(spans)
                     else:
                         document = {"error": {"httpCode": 404, "message": "trace not found"}}
-                body = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send(self, json.dumps(document).encode(), content_type="application/json", status=status)
 
             def log_message(self, *args: object) -> None:
                 pass
