@@ -38,6 +38,7 @@ from llama_stack_otel.config import (
     DEFAULT_TRACE_UI_URL,
     MAX_CONCURRENCY,
     TRACE_BACKENDS,
+    TRUE_WORDS,
     ConfigError,
     Settings,
     TelemetrySettings,
@@ -384,7 +385,8 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         capture_content_setting()  # OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: yes/no or a mode
         options = options_from_args(build_parser().parse_args(argv))
     except (UserError, ConfigError) as exc:
-        if debug or os.environ.get("RAG_AGENT_DEBUG", "").strip().lower() in ("1", "true", "yes", "on"):
+        # The variable is read by hand: env_flag would raise when the error is about its own value.
+        if debug or os.environ.get("RAG_AGENT_DEBUG", "").strip().lower() in TRUE_WORDS:
             import traceback
 
             traceback.print_exc()

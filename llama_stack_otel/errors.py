@@ -21,6 +21,11 @@ class UserError(Exception):
         self.trace_message = trace_message or message
 
 
+def one_line(text: object, *, limit: int = 200) -> str:
+    """A server's message for an error line: its white space folded, at most limit characters."""
+    return " ".join(str(text).split())[:limit]
+
+
 def model_not_registered(model: str, llms: list[str]) -> UserError:
     have = ", ".join(llms) if llms else "none"
     return UserError(f"model {model!r} is not registered on the server (its LLMs: {have}) — pass --model or set "
@@ -38,7 +43,7 @@ def translate_client_error(exc: BaseException, url: str) -> UserError | None:
                          "./start-llamastack.sh start or pass --llama-stack-url", exit_code=EXIT_SERVER)
     if isinstance(exc, APIStatusError):
         request = exc.response.request
-        detail = " ".join(str(exc.message).split())[:200]
+        detail = one_line(exc.message)
         answered = f"Llama Stack at {url} answered HTTP {exc.status_code} to {request.method} {request.url.path}"
         # The server's detail may quote what was sent: the terminal gets it, the trace does not.
         return UserError(f"{answered}: {detail}", exit_code=EXIT_SERVER, trace_message=answered)

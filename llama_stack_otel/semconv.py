@@ -40,7 +40,6 @@ TOOL_CALL_RESULT = "gen_ai.tool.call.result"
 
 CREATE_AGENT = "create_agent"
 INVOKE_AGENT = "invoke_agent"
-EXECUTE_TOOL = "execute_tool"
 PROVIDER = "llama_stack"  # what the client talks to; the server picks the inference provider
 
 # What the conventions do not name: this project's own attributes.

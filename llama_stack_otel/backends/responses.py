@@ -35,7 +35,8 @@ from llama_stack_otel.config import (
 )
 from llama_stack_otel.console import Console
 from llama_stack_otel.documents import Document
-from llama_stack_otel.errors import EXIT_SERVER, UserError, model_not_registered
+from llama_stack_otel.errors import EXIT_SERVER, UserError, model_not_registered, one_line
+from llama_stack_otel.instrumentation.turns import error_message
 from llama_stack_otel.signals import signals
 from llama_stack_otel.telemetry import Telemetry
 
@@ -304,7 +305,7 @@ def wait_until_processed(client: Calls, vector_store_id: str, pending: dict[str,
                 continue
             if status != "completed":
                 error = attached.get("last_error") or {}
-                detail = " ".join(str(error.get("message") or status).split())[:200]
+                detail = one_line(error.get("message") or status)
                 raise UserError(f"Llama Stack could not ingest {document_id}: {detail}", exit_code=EXIT_SERVER,
                                 trace_message=f"a document could not be ingested ({status})")
             del pending[file_id]
@@ -335,9 +336,8 @@ def tool_choice(settings: Settings) -> Any:
 
 
 def server_error(event: dict) -> str:
-    error = (event.get("response") or {}).get("error") or event.get("error") or {}
-    message = error.get("message", error) if isinstance(error, dict) else error
-    return " ".join(str(message or "no reason given").split())[:200]
+    """The server's reason for a failed response, as the instrumentor reads it for its span."""
+    return error_message((event.get("response") or {}).get("error") or event.get("error") or "no reason given")
 
 
 def find_vector_store(client: Any, *, name: str) -> str | None:

@@ -46,9 +46,3 @@ def text_parts(text: str) -> list[dict[str, str]]:
 def as_json(value: Any) -> str:
     """A content attribute's value: strings as they are, anything else as JSON."""
     return value if isinstance(value, str) else json.dumps(value, default=str)
-
-
-def plain(value: Any) -> Any:
-    """A pydantic model (the client's types) as plain data; plain data as it is."""
-    dump = getattr(value, "model_dump", None)
-    return dump() if callable(dump) else value

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from llama_stack_otel import semconv
+from llama_stack_otel.errors import one_line
 from llama_stack_otel.instrumentation.calls import AgentCall
 from llama_stack_otel.instrumentation.payloads import field, text_of
 
@@ -35,7 +36,7 @@ def reported_usage(*sources: Any) -> tuple[int, int] | None:
 
 def error_message(error: Any) -> str:
     message = field(error, "message", error)
-    return " ".join(str(message).split())[:200]
+    return one_line(message)
 
 
 class TurnEvents:
