@@ -122,23 +122,30 @@ def test_llamastack_start_mounts_the_run_config_and_sets_telemetry(engine, healt
     }
 
 
+def start_instrumented_server(engine, health_server: int, *, version: str) -> list[str]:
+    """start-llamastack.sh start for a 0.4+ version through the stand-in engine: it succeeds, the
+    container gets the OTLP variables, and the script says where the spans go; the engine's call."""
+    env, calls = engine
+    result = run_sh("start-llamastack.sh", "start",
+                    env={**env, "LLAMA_STACK_PORT": str(health_server), "LLAMA_STACK_VERSION": version})
+    assert result.returncode == 0, result.stderr
+    call = run_call(calls)
+    envs = dict(call[i + 1].split("=", 1) for i, arg in enumerate(call) if arg == "--env")
+    assert envs == INSTRUMENTED_SERVER_ENV
+    assert "spans to http://jaeger:4318/v1/traces" in result.stderr
+    return call
+
+
 def test_llamastack_0_7_runs_the_starter_distribution_under_opentelemetry_instrument(engine, health_server):
     """LLAMA_STACK_VERSION=0.7.3: 0.4 and later have no telemetry provider and no Agents API, so the
     container runs the starter distribution's own config under opentelemetry-instrument, with
     the OTLP variables it reads. (Checked against the stand-in engine's command line: no
     container engine runs here, so the image itself is not exercised.)"""
-    env, calls = engine
-    result = run_sh("start-llamastack.sh", "start",
-                    env={**env, "LLAMA_STACK_PORT": str(health_server), "LLAMA_STACK_VERSION": "0.7.3"})
-    assert result.returncode == 0, result.stderr
-    call = run_call(calls)
+    call = start_instrumented_server(engine, health_server, version="0.7.3")
     image = "docker.io/llamastack/distribution-starter:0.7.3"
     assert call[call.index(image) + 1:] == ["llama", "stack", "run", "starter", "--port", str(health_server)]
     assert call[call.index("--entrypoint") + 1] == "opentelemetry-instrument"
     assert "--volume" not in call  # the image's own config
-    envs = dict(call[i + 1].split("=", 1) for i, arg in enumerate(call) if arg == "--env")
-    assert envs == INSTRUMENTED_SERVER_ENV
-    assert "spans to http://jaeger:4318/v1/traces" in result.stderr
 
 
 def test_ogx_runs_its_starter_image_whose_entrypoint_adds_opentelemetry_instrument(engine, health_server):
@@ -146,18 +153,12 @@ def test_ogx_runs_its_starter_image_whose_entrypoint_adds_opentelemetry_instrume
     own entrypoint runs `ogx stack run starter <arguments>` under opentelemetry-instrument when an
     OTEL_* variable is set, so the script gives it the OTLP variables and the arguments only:
     the port, and --insecure, without which OGX will not serve plain HTTP."""
-    env, calls = engine
-    result = run_sh("start-llamastack.sh", "start",
-                    env={**env, "LLAMA_STACK_PORT": str(health_server), "LLAMA_STACK_VERSION": "1.5.0"})
-    assert result.returncode == 0, result.stderr
-    call = run_call(calls)
+    env, _ = engine
+    call = start_instrumented_server(engine, health_server, version="1.5.0")
     image = "docker.io/ogxai/distribution-starter:1.5.0"
     assert call[call.index(image) + 1:] == ["--port", str(health_server), "--insecure"]
     assert "--entrypoint" not in call and "--volume" not in call  # the image's entrypoint, the image's config
     assert f"127.0.0.1:{health_server}:{health_server}" in call
-    envs = dict(call[i + 1].split("=", 1) for i, arg in enumerate(call) if arg == "--env")
-    assert envs == INSTRUMENTED_SERVER_ENV
-    assert "spans to http://jaeger:4318/v1/traces" in result.stderr
     assert "OGX's starter config" in run_sh("start-llamastack.sh", "--help",
                                             env={**env, "LLAMA_STACK_VERSION": "1.5.0"}).stdout
 
