@@ -54,6 +54,11 @@ class Profile:
     # OTEL_PYTHON_DISTRO for opentelemetry-instrument (LOCAL_STACK_DISTRO: no per-chunk ASGI
     # spans); None: whichever distro the venv has. Only with telemetry=OPENTELEMETRY_INSTRUMENT.
     otel_distro: str | None = None
+    # Secure serving (LLAMA_STACK_SECURE=1): its run config takes a TLS certificate, its key and
+    # an API key from LOCAL_STACK_TLS_CERTFILE, LOCAL_STACK_TLS_KEYFILE and LOCAL_STACK_API_KEY.
+    secure_serving: bool = False
+    # Added to the command when it serves plain HTTP (a server that otherwise refuses to).
+    insecure_flags: tuple[str, ...] = ()
 
 
 LLAMA_STACK_0_2 = Profile(
@@ -106,9 +111,11 @@ OGX_1_5 = replace(
     venv="server-ogx",
     requirements=(LOCAL_DIR / "requirements-server-ogx.txt",),
     run_config=LOCAL_DIR / "run-local-ogx.yaml",
-    # --insecure: 1.5.0 will not serve plain HTTP without it ("TLS required"); the server
-    # listens on 127.0.0.1 only (server.host in the run config), as the rest of the stack.
-    command=("{bin}/ogx", "run", "--insecure", "--port", "{port}", "{config}"),
+    # The server listens on 127.0.0.1 only (server.host in the run config), as the rest of the
+    # stack. --insecure when it serves plain HTTP: 1.5.0 refuses to without it ("TLS required").
+    command=("{bin}/ogx", "run", "--port", "{port}", "{config}"),
+    insecure_flags=("--insecure",),
+    secure_serving=True,
     service_name="ogx",
     # As 0.7.3, plus the markers OGX wraps file_search results in ("<untrusted_tool_output>
     # ... </untrusted_tool_output>"), which the 270M model otherwise copies into its answer
