@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 from urllib.parse import urlsplit
 
@@ -81,6 +82,24 @@ def tls_error(url: str, error: ssl.SSLError) -> UserError:
     return UserError(message, exit_code=EXIT_SERVER)
 
 
+def speaks_tls(url: str, *, timeout: float = 2.0) -> bool:
+    """Whether the server at an http:// URL, which dropped the connection, answers a TLS
+    handshake instead: what a TLS-only server does to plain HTTP. Only asked after a failure;
+    nothing is sent but the handshake, and the certificate does not matter here."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    probe = ssl.create_default_context()
+    probe.check_hostname = False
+    probe.verify_mode = ssl.CERT_NONE
+    try:
+        with (socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout) as sock,
+              probe.wrap_socket(sock, server_hostname=parts.hostname)):
+            return True
+    except OSError:  # refused, reset, timed out, or not TLS (ssl.SSLError is an OSError)
+        return False
+
+
 def without_key(text: str) -> str:
     """A server's words with the API key, should they quote it, blanked out."""
     key = os.environ.get(API_KEY_ENV, "")
@@ -106,6 +125,10 @@ def translate_client_error(exc: BaseException, url: str) -> UserError | None:
         tls = tls_failure(exc)
         if tls is not None:
             return tls_error(url, tls)
+        if speaks_tls(url):
+            https = "https://" + url.removeprefix("http://")
+            return UserError(f"Llama Stack at {url} speaks HTTPS, not plain HTTP — use {https} (and {CA_FILE_ENV} "
+                             "for the CA that signed its certificate)", exit_code=EXIT_SERVER)
         return UserError(f"cannot reach Llama Stack at {url} — is it running? start it with "
                          "./start-llamastack.sh start or pass --llama-stack-url", exit_code=EXIT_SERVER)
     if isinstance(exc, APIStatusError):

@@ -59,6 +59,8 @@ class Profile:
     secure_serving: bool = False
     # Added to the command when it serves plain HTTP (a server that otherwise refuses to).
     insecure_flags: tuple[str, ...] = ()
+    # The server's environment when it serves securely, besides the three above.
+    secure_env: tuple[tuple[str, str], ...] = ()
 
 
 LLAMA_STACK_0_2 = Profile(
@@ -116,6 +118,10 @@ OGX_1_5 = replace(
     command=("{bin}/ogx", "run", "--port", "{port}", "{config}"),
     insecure_flags=("--insecure",),
     secure_serving=True,
+    # With local_api_key the API key is the user's principal, and 1.5.0 logs every resource's
+    # owner principal at INFO ("Setting owner", category core::routing_tables): the key would be
+    # in the server's log. Its core category logs from WARNING on when the key is in use.
+    secure_env=(("OGX_LOGGING", "core=warning"),),
     service_name="ogx",
     # As 0.7.3, plus the markers OGX wraps file_search results in ("<untrusted_tool_output>
     # ... </untrusted_tool_output>"), which the 270M model otherwise copies into its answer

@@ -600,6 +600,7 @@ def start_llama_stack(profile: Profile, server_python: Path, *, port: int, otlp_
             raise StackError(f"the local stack does not run Llama Stack {profile.version} with TLS and an API key")
         env.update(LOCAL_STACK_TLS_CERTFILE=str(secure.certfile), LOCAL_STACK_TLS_KEYFILE=str(secure.keyfile),
                    LOCAL_STACK_API_KEY=secure.api_key())
+        env.update(profile.secure_env)
     (state_dir / "llama-stack").mkdir(parents=True, exist_ok=True)
     fields = {"python": server_python, "bin": server_python.parent, "config": run_config or profile.run_config,
               "port": port}

@@ -126,4 +126,4 @@ def test_a_host_name_the_certificate_does_not_name_is_said(secure_stack, otlp_re
 def test_plain_http_to_the_https_server_is_said(secure_stack, otlp_receiver, small_docs):
     url = secure_stack.llama_stack_url.replace("https://", "http://")
     result = run(secure_stack, otlp_receiver, small_docs, "--no-questions", LLAMA_STACK_URL=url)
-    assert_one_line_error(result, exit_code=3, says="https://")
+    assert_one_line_error(result, exit_code=3, says=f"speaks HTTPS, not plain HTTP — use {secure_stack.llama_stack_url}")

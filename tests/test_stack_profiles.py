@@ -83,6 +83,7 @@ def test_secure_ogx_gets_its_certificate_and_key_and_no_insecure_flag(spawned, t
     assert "--insecure" not in command
     assert env["LOCAL_STACK_TLS_CERTFILE"] == str(made.certfile) and env["LOCAL_STACK_TLS_KEYFILE"] == str(made.keyfile)
     assert env["LOCAL_STACK_API_KEY"] == made.api_key()
+    assert env["OGX_LOGGING"] == "core=warning"  # its INFO lines name the key as the resources' owner
     assert spawned.seen["url"] == "https://127.0.0.1:8999"
 
 
