@@ -49,7 +49,8 @@ def describe_failure(exc: BaseException, timeout: Any) -> str:
         seconds = timeout[-1] if isinstance(timeout, tuple) else timeout
         # Worded as the run-level wait is (below): which of the two gives up first is a race.
         if isinstance(seconds, (int, float)):
-            return f"no answer within the {seconds * 1000:g} ms export timeout"
+            # The exporter passes what is left of its deadline (1.49999 s): whole milliseconds.
+            return f"no answer within the {round(seconds * 1000)} ms export timeout"
         return "no answer in time"
     seen: BaseException | None = exc
     for _ in range(10):  # requests wraps urllib3, which wraps the socket error

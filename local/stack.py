@@ -29,6 +29,8 @@ certificate for 127.0.0.1 signed by a CA of the stack's own, and an API key it w
 client, all made once and kept under $LLAMA_STACK_OTEL_CACHE/secure (local/credentials.py; the key
 file is mode 0600). `up` prints the https URL and the CA file (SSL_CERT_FILE), and names the key's
 file for LLAMA_STACK_API_KEY; the key itself is never printed. `demo` passes all three to the script.
+The server's run config reads them from LOCAL_STACK_TLS_CERTFILE, LOCAL_STACK_TLS_KEYFILE and
+LOCAL_STACK_API_KEY, which only this launcher sets.
 
 Settings (environment): LLAMA_STACK_PORT (8321), LLAMA_SERVER_PORT (8322), PHOENIX_PORT (6006),
 TRACE_BACKEND, OTEL_EXPORTER_OTLP_ENDPOINT (external only), LLAMA_SERVER_THREADS (all cores),
