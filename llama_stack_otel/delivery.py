@@ -57,9 +57,9 @@ def describe_failure(exc: BaseException, timeout: Any) -> str:
         if seen is None:
             break
         if isinstance(seen, ssl.SSLCertVerificationError):
-            return f"TLS: its certificate is not trusted: {seen.verify_message or seen.reason}"
+            return f"TLS: its certificate is not trusted: {seen.verify_message or seen.strerror}"
         if isinstance(seen, ssl.SSLError):
-            return f"TLS failed: {seen.reason or type(seen).__name__}"
+            return f"TLS failed: {getattr(seen, 'reason', None) or seen.strerror or type(seen).__name__}"
         if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
             return "connection refused"
         seen = seen.__cause__ or seen.__context__

@@ -60,9 +60,10 @@ def tls_failure(exc: BaseException) -> ssl.SSLError | None:
 def certificate_problem(error: ssl.SSLError) -> tuple[str, bool]:
     """What was wrong, in OpenSSL's words, and whether it was the host name (else: trust)."""
     if isinstance(error, ssl.SSLCertVerificationError):
-        reason = str(error.verify_message or error.reason or "certificate verify failed")
+        reason = str(error.verify_message or getattr(error, "reason", None) or "certificate verify failed")
         return reason, error.verify_code == X509_V_ERR_HOSTNAME_MISMATCH or "mismatch" in reason
-    return str(error.reason or type(error).__name__), False
+    # The ssl module sets reason (WRONG_VERSION_NUMBER, ...) on the errors it raises.
+    return str(getattr(error, "reason", None) or error.strerror or type(error).__name__), False
 
 
 def tls_error(url: str, error: ssl.SSLError) -> UserError:
