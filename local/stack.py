@@ -604,6 +604,9 @@ def start_llama_stack(profile: Profile, server_python: Path, *, port: int, otlp_
                    LOCAL_STACK_API_KEY=secure.api_key())
         env.update(profile.secure_env)
     (state_dir / "llama-stack").mkdir(parents=True, exist_ok=True)
+    if secure is not None:
+        # OGX stores each resource's owner principal, which with local_api_key is the key itself.
+        (state_dir / "llama-stack").chmod(0o700)
     fields = {"python": server_python, "bin": server_python.parent, "config": run_config or profile.run_config,
               "port": port}
     command = [part.format(**fields) for part in profile.command]

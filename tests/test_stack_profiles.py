@@ -85,6 +85,7 @@ def test_secure_ogx_gets_its_certificate_and_key_and_no_insecure_flag(spawned, t
     assert env["LOCAL_STACK_API_KEY"] == made.api_key()
     assert env["OGX_LOGGING"] == "core=warning"  # its INFO lines name the key as the resources' owner
     assert spawned.seen["url"] == "https://127.0.0.1:8999"
+    assert oct((tmp_path / "llama-stack").stat().st_mode & 0o777) == "0o700"  # its database names the key
 
 
 @pytest.mark.parametrize("version", ["0.2.12", "0.7.3"])
