@@ -134,7 +134,7 @@ def translate_client_error(exc: BaseException, url: str) -> UserError | None:
                          "./start-llamastack.sh start or pass --llama-stack-url", exit_code=EXIT_SERVER)
     if isinstance(exc, APIStatusError):
         request = exc.response.request
-        detail = without_key(one_line(exc.message))
+        detail = one_line(without_key(str(exc.message)))  # blanked before it is cut short
         answered = f"Llama Stack at {url} answered HTTP {exc.status_code} to {request.method} {request.url.path}"
         if exc.status_code in (401, 403):
             advice = auth_advice(exc.status_code)
