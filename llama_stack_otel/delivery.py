@@ -38,6 +38,8 @@ TIMEOUT_ENV = "OTEL_EXPORTER_OTLP_TIMEOUT"
 # API key) with every export and verify the collector's certificate against the file the second names.
 HEADERS_ENV = "OTEL_EXPORTER_OTLP_HEADERS"
 CERTIFICATE_ENV = "OTEL_EXPORTER_OTLP_CERTIFICATE"
+DROPPED = "connection dropped without an answer"
+SPEAKS_HTTPS = "it speaks HTTPS, not plain HTTP"
 
 
 # --- What the collector answered ------------------------------------------------------------------
@@ -62,14 +64,19 @@ def describe_failure(exc: BaseException, timeout: Any) -> str:
             return f"TLS failed: {getattr(seen, 'reason', None) or seen.strerror or type(seen).__name__}"
         if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
             return "connection refused"
+        if isinstance(seen, (ConnectionResetError, ConnectionAbortedError)) or "RemoteDisconnected" in repr(seen):
+            return DROPPED
         seen = seen.__cause__ or seen.__context__
     return f"{type(exc).__name__}"
 
 
 def advice_for(problem: str | None) -> str | None:
-    """The variable to set when the collector refused the credential or its certificate, else None."""
+    """The variable to set when the collector refused the credential or its certificate, or the
+    URL to use when it speaks only HTTPS; else None."""
     if problem is None:
         return None
+    if problem == SPEAKS_HTTPS:
+        return f"use an https:// endpoint (and {CERTIFICATE_ENV} for the CA that signed its certificate)"
     if problem.startswith(("HTTP 401", "HTTP 403")):
         return (f"the collector refused the export's credentials: set {HEADERS_ENV} to the header it wants "
                 "(e.g. Authorization=Bearer%20<token>)")
@@ -237,6 +244,9 @@ class Delivery:
         metrics_lost = self.metrics_lost()
         if not spans.lost and not metrics_lost:
             return None
+        for watch in (self.traces, self.metrics):
+            if watch is not None:
+                self._https_only(watch)
         advice = (f"is the collector running? (--otlp-endpoint; --export-timeout or {TIMEOUT_ENV}, "
                   f"now {self.timeout_ms:g} ms, bounds the wait)")
         if not spans.lost:
@@ -254,6 +264,15 @@ class Delivery:
         if metrics_lost:
             line += "; metrics were not delivered either"
         return f"{line} — {advice_for(self.traces.problem) or advice}"
+
+    @staticmethod
+    def _https_only(watch: ExportWatch) -> None:
+        """A collector that dropped plain HTTP connections may speak only HTTPS: a TLS handshake
+        tells (asked once, after the run, only then)."""
+        from llama_stack_otel.errors import speaks_tls
+
+        if watch.problem == DROPPED and speaks_tls(watch.endpoint):
+            watch.problem = SPEAKS_HTTPS
 
     def _waited(self) -> str:
         return f"no answer within the {self.timeout_ms:g} ms export timeout"

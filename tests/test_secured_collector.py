@@ -5,7 +5,8 @@ suite's OTLP receiver in those modes.
 
 Set up right (OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_CERTIFICATE,
 OTEL_EXPORTER_OTLP_COMPRESSION) the whole trace arrives and nothing is said; set up wrong the run
-still finishes, exit 0, with one warning line naming the variable to set. The header's value — a
+still finishes, exit 0, with one warning line naming the variable to set (or, for plain HTTP
+to a collector that speaks only HTTPS, the https:// URL to use). The header's value — a
 canary — appears nowhere: not in what the script prints, not in a span.
 """
 
@@ -99,3 +100,14 @@ def test_a_certificate_not_trusted_names_the_certificate_variable(run_args, priv
     warning = one_warning(stderr)
     assert warning.startswith(f"warning: traces could not be delivered to {receiver.traces_url} (TLS"), warning
     assert "set OTEL_EXPORTER_OTLP_CERTIFICATE" in warning, warning
+
+
+def test_plain_http_to_a_tls_only_collector_says_use_https(run_args, private_ca):
+    with OTLPReceiver(tls=(private_ca.certfile, private_ca.keyfile)) as receiver:
+        plain = receiver.base_url.replace("https://", "http://")
+        code, _, _, _, stderr = collectors.timed_run(run_args, otlp_base=plain)
+    assert code == 0, stderr
+    warning = one_warning(stderr)
+    assert warning.startswith(f"warning: traces could not be delivered to {plain}/v1/traces (it speaks HTTPS, not "
+                              "plain HTTP)"), warning
+    assert "use an https:// endpoint (and OTEL_EXPORTER_OTLP_CERTIFICATE" in warning, warning
