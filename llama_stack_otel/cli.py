@@ -68,6 +68,11 @@ examples:
   OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 %(prog)s --concurrency 4
   make demo ARGS="--question 'How do I run node in a container?'"   # the local stack, no containers
 
+a secured server or collector (docs/configuration.md):
+  LLAMA_STACK_API_KEY      the server's API key, sent as a bearer token
+  SSL_CERT_FILE            the CA file (PEM) that signed the server's certificate
+  OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_CERTIFICATE   the collector's header(s) and CA file
+
 exit status:
   0 done   1 unexpected error   {EXIT_USAGE} bad flag, variable or docs folder
   3 Llama Stack unreachable, refused or failed a call   4 --verify: the trace is not whole

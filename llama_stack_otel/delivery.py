@@ -11,7 +11,8 @@ and accounts for every span:
   exporters explicitly; at the end of the run traces and metrics are flushed in parallel
   and the script waits no longer than that timeout for them;
 - ``ExportWatch``: a ``requests.Session`` hook that remembers what the last failed export
-  met (connection refused, HTTP 503, no answer), for the warning;
+  met (connection refused, HTTP 503, no answer, a refused credential, a certificate not
+  trusted), for the warning, which names the variable to set for the last two;
 - ``SpanAccounting``: counts the sampled spans that ended (a span processor) and the spans
   each export delivered or failed (a wrapping span exporter); whatever ended and was not
   delivered — failed exports, the batch queue overflowing, spans still in flight when the
@@ -20,6 +21,7 @@ and accounts for every span:
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -32,6 +34,12 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 TIMEOUT_ENV = "OTEL_EXPORTER_OTLP_TIMEOUT"
+# What a secured collector asks for: the exporters send the headers of the first (a token, an
+# API key) with every export and verify the collector's certificate against the file the second names.
+HEADERS_ENV = "OTEL_EXPORTER_OTLP_HEADERS"
+CERTIFICATE_ENV = "OTEL_EXPORTER_OTLP_CERTIFICATE"
+DROPPED = "connection dropped without an answer"
+SPEAKS_HTTPS = "it speaks HTTPS, not plain HTTP"
 
 
 # --- What the collector answered ------------------------------------------------------------------
@@ -43,16 +51,38 @@ def describe_failure(exc: BaseException, timeout: Any) -> str:
         seconds = timeout[-1] if isinstance(timeout, tuple) else timeout
         # Worded as the run-level wait is (below): which of the two gives up first is a race.
         if isinstance(seconds, (int, float)):
-            return f"no answer within the {seconds * 1000:g} ms export timeout"
+            # The exporter passes what is left of its deadline (1.49999 s): whole milliseconds.
+            return f"no answer within the {round(seconds * 1000)} ms export timeout"
         return "no answer in time"
     seen: BaseException | None = exc
     for _ in range(10):  # requests wraps urllib3, which wraps the socket error
         if seen is None:
             break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return f"TLS: its certificate is not trusted: {seen.verify_message or seen.strerror}"
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS failed: {getattr(seen, 'reason', None) or seen.strerror or type(seen).__name__}"
         if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
             return "connection refused"
+        if isinstance(seen, (ConnectionResetError, ConnectionAbortedError)) or "RemoteDisconnected" in repr(seen):
+            return DROPPED
         seen = seen.__cause__ or seen.__context__
     return f"{type(exc).__name__}"
+
+
+def advice_for(problem: str | None) -> str | None:
+    """The variable to set when the collector refused the credential or its certificate, or the
+    URL to use when it speaks only HTTPS; else None."""
+    if problem is None:
+        return None
+    if problem == SPEAKS_HTTPS:
+        return f"use an https:// endpoint (and {CERTIFICATE_ENV} for the CA that signed its certificate)"
+    if problem.startswith(("HTTP 401", "HTTP 403")):
+        return (f"the collector refused the export's credentials: set {HEADERS_ENV} to the header it wants "
+                "(e.g. Authorization=Bearer%20<token>)")
+    if problem.startswith("TLS"):
+        return f"set {CERTIFICATE_ENV} to the CA certificate (PEM) that signed the collector's certificate"
+    return None
 
 
 class ExportWatch:
@@ -71,6 +101,11 @@ class _WatchedSession(requests.Session):
         self._watch = watch
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        if isinstance(self.verify, str) and kwargs.get("verify") is None:
+            # The exporter puts OTEL_EXPORTER_OTLP_CERTIFICATE on the session, and requests lets
+            # REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE from the environment beat a session's setting:
+            # the file the OTLP variable names is the one to trust.
+            kwargs["verify"] = self.verify
         try:
             response = super().request(method, url, *args, **kwargs)
         except requests.RequestException as exc:
@@ -209,12 +244,16 @@ class Delivery:
         metrics_lost = self.metrics_lost()
         if not spans.lost and not metrics_lost:
             return None
+        for watch in (self.traces, self.metrics):
+            if watch is not None:
+                self._https_only(watch)
         advice = (f"is the collector running? (--otlp-endpoint; --export-timeout or {TIMEOUT_ENV}, "
                   f"now {self.timeout_ms:g} ms, bounds the wait)")
         if not spans.lost:
             assert self.metrics is not None
             reason = self.metrics.problem or self._waited()
-            return f"metrics could not be delivered to {self.metrics.endpoint} ({reason}) — {advice}"
+            return (f"metrics could not be delivered to {self.metrics.endpoint} ({reason}) — "
+                    f"{advice_for(self.metrics.problem) or advice}")
         problem = self.traces.problem or (self._waited() if "traces" in self.unfinished else None)
         reason = problem or "the span export queue was full"
         if problem is None:
@@ -224,7 +263,16 @@ class Delivery:
                 f"{spans.lost} of {spans.ended} spans lost")
         if metrics_lost:
             line += "; metrics were not delivered either"
-        return f"{line} — {advice}"
+        return f"{line} — {advice_for(self.traces.problem) or advice}"
+
+    @staticmethod
+    def _https_only(watch: ExportWatch) -> None:
+        """A collector that dropped plain HTTP connections may speak only HTTPS: a TLS handshake
+        tells (asked once, after the run, only then)."""
+        from llama_stack_otel.errors import speaks_tls
+
+        if watch.problem == DROPPED and speaks_tls(watch.endpoint):
+            watch.problem = SPEAKS_HTTPS
 
     def _waited(self) -> str:
         return f"no answer within the {self.timeout_ms:g} ms export timeout"

@@ -54,6 +54,13 @@ class Profile:
     # OTEL_PYTHON_DISTRO for opentelemetry-instrument (LOCAL_STACK_DISTRO: no per-chunk ASGI
     # spans); None: whichever distro the venv has. Only with telemetry=OPENTELEMETRY_INSTRUMENT.
     otel_distro: str | None = None
+    # Secure serving (LLAMA_STACK_SECURE=1): its run config takes a TLS certificate, its key and
+    # an API key from LOCAL_STACK_TLS_CERTFILE, LOCAL_STACK_TLS_KEYFILE and LOCAL_STACK_API_KEY.
+    secure_serving: bool = False
+    # Added to the command when it serves plain HTTP (a server that otherwise refuses to).
+    insecure_flags: tuple[str, ...] = ()
+    # The server's environment when it serves securely, besides the three above.
+    secure_env: tuple[tuple[str, str], ...] = ()
 
 
 LLAMA_STACK_0_2 = Profile(
@@ -106,9 +113,15 @@ OGX_1_5 = replace(
     venv="server-ogx",
     requirements=(LOCAL_DIR / "requirements-server-ogx.txt",),
     run_config=LOCAL_DIR / "run-local-ogx.yaml",
-    # --insecure: 1.5.0 will not serve plain HTTP without it ("TLS required"); the server
-    # listens on 127.0.0.1 only (server.host in the run config), as the rest of the stack.
-    command=("{bin}/ogx", "run", "--insecure", "--port", "{port}", "{config}"),
+    # The server listens on 127.0.0.1 only (server.host in the run config), as the rest of the
+    # stack. --insecure when it serves plain HTTP: 1.5.0 refuses to without it ("TLS required").
+    command=("{bin}/ogx", "run", "--port", "{port}", "{config}"),
+    insecure_flags=("--insecure",),
+    secure_serving=True,
+    # With local_api_key the API key is the user's principal, and 1.5.0 logs every resource's
+    # owner principal at INFO ("Setting owner", category core::routing_tables): the key would be
+    # in the server's log. Its core category logs from WARNING on when the key is in use.
+    secure_env=(("OGX_LOGGING", "core=warning"),),
     service_name="ogx",
     # As 0.7.3, plus the markers OGX wraps file_search results in ("<untrusted_tool_output>
     # ... </untrusted_tool_output>"), which the 270M model otherwise copies into its answer

@@ -24,12 +24,20 @@ runs OGX 1.5.0 (Llama Stack's current release, under its new name) the same way,
 of its own with local/run-local-ogx.yaml. What differs between them is a profile each
 (local/profiles.py), chosen once from LLAMA_STACK_VERSION.
 
+LLAMA_STACK_SECURE=1 (or up(secure=True)) runs OGX 1.5.0 as it runs in production: HTTPS with a
+certificate for 127.0.0.1 signed by a CA of the stack's own, and an API key it wants from every
+client, all made once and kept under $LLAMA_STACK_OTEL_CACHE/secure (local/credentials.py; the key
+file is mode 0600). `up` prints the https URL and the CA file (SSL_CERT_FILE), and names the key's
+file for LLAMA_STACK_API_KEY; the key itself is never printed. `demo` passes all three to the script.
+The server's run config reads them from LOCAL_STACK_TLS_CERTFILE, LOCAL_STACK_TLS_KEYFILE and
+LOCAL_STACK_API_KEY, which only this launcher sets.
+
 Settings (environment): LLAMA_STACK_PORT (8321), LLAMA_SERVER_PORT (8322), PHOENIX_PORT (6006),
 TRACE_BACKEND, OTEL_EXPORTER_OTLP_ENDPOINT (external only), LLAMA_SERVER_THREADS (all cores),
 LOCAL_STACK_DIR (state and logs; default $LLAMA_STACK_OTEL_CACHE/stack), LLAMA_STACK_VERSION
 (0.2.12, 0.7.3 or 1.5.0; 0.2.12), and for 0.7.3 and 1.5.0 EMBEDDING_SERVER_PORT (8323) and
 LLAMA_STACK_PYTHON312 (the Python 3.12 their venvs are built with; default: pyenv's newest
-3.12, else python3.12 on PATH).
+3.12, else python3.12 on PATH), LLAMA_STACK_SECURE (0; 1 implies LLAMA_STACK_VERSION=1.5.0).
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -49,7 +58,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from local import chromium, embedding_gguf, llama_server, venvs
+from local import chromium, credentials, embedding_gguf, llama_server, venvs
 from local.profiles import (
     DEFAULT_LLAMA_STACK_VERSION,
     EMBEDDING_MODEL,
@@ -87,6 +96,9 @@ DEFAULT_EMBEDDING_SERVER_PORT = 8323  # for a profile with an embedding server
 # The MiniLM GGUF (for the embedding server) is converted with this profile's venv: it has the
 # packaged model and the torch the converter needs.
 CONVERTER_PROFILE = PROFILES["0.2.12"]
+# What the secure server gets from the launcher (its run config reads them), and nothing else does.
+SECURE_SERVER_SETTINGS = ("LOCAL_STACK_TLS_CERTFILE", "LOCAL_STACK_TLS_KEYFILE", "LOCAL_STACK_API_KEY")
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 # tiktoken's cache names a file by the SHA-1 of the URL it would download it from.
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
 
@@ -119,6 +131,12 @@ class Stack:
     llama_stack_url: str = ""
     components: list[Component] = field(default_factory=list)
     llama_stack_version: str = DEFAULT_LLAMA_STACK_VERSION  # absent from older state files
+    ca_file: str = ""  # secure: the CA that signed the server's certificate ("": plain HTTP)
+    api_key_file: str = ""  # secure: the file holding the key the server wants
+
+    @property
+    def secure(self) -> bool:
+        return bool(self.ca_file)
 
     @property
     def state_file(self) -> Path:
@@ -155,7 +173,16 @@ class Stack:
             env["OTEL_METRICS_EXPORTER"] = "none"  # both take traces only; a collector takes metrics too
         if self.llama_stack_version != DEFAULT_LLAMA_STACK_VERSION:
             env["LLAMA_STACK_VERSION"] = self.llama_stack_version
+        if self.secure:
+            env["SSL_CERT_FILE"] = self.ca_file  # httpx, under the Llama Stack client, trusts it
         return env
+
+    def api_key(self) -> dict[str, str]:
+        """LLAMA_STACK_API_KEY for a secure stack (read from its file), else nothing: for the
+        environment of a client started here, never for printing."""
+        if not self.api_key_file:
+            return {}
+        return {"LLAMA_STACK_API_KEY": Path(self.api_key_file).read_text().strip()}
 
 
 def default_state_dir() -> Path:
@@ -182,12 +209,30 @@ def container_engine_works() -> bool:
     return False
 
 
-def choose_profile(version: str | None = None) -> Profile:
-    """The profile of the Llama Stack version asked for (else LLAMA_STACK_VERSION, else the default)."""
-    version = (version or os.environ.get("LLAMA_STACK_VERSION", "")).strip() or DEFAULT_LLAMA_STACK_VERSION
+def secure_setting(secure: bool | None = None) -> bool:
+    """up(secure=...), else LLAMA_STACK_SECURE (1/0, true/false, yes/no, on/off), else False."""
+    if secure is not None:
+        return secure
+    value = os.environ.get("LLAMA_STACK_SECURE", "").strip().lower()
+    if value not in TRUE_WORDS + FALSE_WORDS:
+        raise StackError(f"LLAMA_STACK_SECURE={value!r}: use 1 (TLS and an API key) or 0")
+    return value in TRUE_WORDS
+
+
+def choose_profile(version: str | None = None, *, secure: bool = False) -> Profile:
+    """The profile of the Llama Stack version asked for (else LLAMA_STACK_VERSION, else the
+    default; secure: else the first that can serve securely)."""
+    version = (version or os.environ.get("LLAMA_STACK_VERSION", "")).strip()
+    if not version and secure:
+        version = next(name for name, profile in PROFILES.items() if profile.secure_serving)
+    version = version or DEFAULT_LLAMA_STACK_VERSION
     if version not in PROFILES:
         *others, last = PROFILES
         raise StackError(f"LLAMA_STACK_VERSION={version!r}: use {', '.join(others)} or {last}")
+    if secure and not PROFILES[version].secure_serving:
+        able = ", ".join(name for name, profile in PROFILES.items() if profile.secure_serving)
+        raise StackError(f"LLAMA_STACK_SECURE=1 runs a server with TLS and an API key, which the local stack "
+                         f"does for LLAMA_STACK_VERSION={able}, not {version}")
     return PROFILES[version]
 
 
@@ -264,9 +309,11 @@ def is_ours(component: Component) -> bool:
     return any(component.executable.encode() in part for part in cmdline.split(b"\0"))
 
 
-def http_ok(url: str, timeout: float = 2.0) -> bool:
+def http_ok(url: str, timeout: float = 2.0, *, ca_file: str | None = None) -> bool:
+    """A 2xx answer; an https URL's certificate checked against ca_file."""
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
             return 200 <= response.status < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -289,14 +336,14 @@ def spawn(name: str, command: list[str], *, env: dict[str, str], log_path: Path,
     return Component(name=name, pid=process.pid, url=url, log=str(log_path), executable=executable or command[0])
 
 
-def wait_healthy(component: Component, health_url: str) -> None:
+def wait_healthy(component: Component, health_url: str, *, ca_file: str | None = None) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S[component.name]
     started = time.monotonic()
     while time.monotonic() < deadline:
         if not is_ours(component):
             raise StackError(f"{component.name} exited while starting; last lines of {component.log}:\n"
                              f"{log_tail(component.log)}")
-        if http_ok(health_url):
+        if http_ok(health_url, ca_file=ca_file):
             say(f"{component.name} ready at {component.url} ({time.monotonic() - started:.0f} s)")
             return
         time.sleep(0.25)
@@ -518,16 +565,20 @@ def embedding_env(profile: Profile, *, server_python: Path, embedding_server_url
 
 def start_llama_stack(profile: Profile, server_python: Path, *, port: int, otlp_endpoint: str, state_dir: Path,
                       logs: Path, llama_server_url: str | None = None, embedding_server_url: str | None = None,
-                      run_config: Path | None = None, instrumented: bool = True) -> Component:
+                      run_config: Path | None = None, instrumented: bool = True,
+                      secure: credentials.Credentials | None = None) -> Component:
     """Llama Stack as profile says, from the venv of server_python, with run_config (default:
     the profile's). llama_server_url is None for a config with no llama-server behind it (the
     tests run one); embedding_server_url is needed by a profile with an embedding server.
     instrumented=False runs it as a server started by hand would: without opentelemetry-instrument,
-    so a profile whose spans come from it records none."""
+    so a profile whose spans come from it records none. secure: serve HTTPS with those
+    credentials' certificate and want their API key (a profile with secure_serving)."""
     env = dict(os.environ)
     if profile.telemetry == OPENTELEMETRY_INSTRUMENT:
         for name in SHELL_OTEL_SETTINGS:
             env.pop(name, None)
+    for name in SECURE_SERVER_SETTINGS:  # only from here: a shell's would secure a plain stack
+        env.pop(name, None)
     python_path = [*profile.provider_paths, *([OTEL_DISTRO_DIR] if profile.otel_distro else [])]
     env.update({
         "PYTHONPATH": os.pathsep.join(str(path) for path in python_path),
@@ -546,16 +597,28 @@ def start_llama_stack(profile: Profile, server_python: Path, *, port: int, otlp_
         env["TIKTOKEN_CACHE_DIR"] = str(ensure_tiktoken_cache(server_python))
     if llama_server_url is not None:
         env["LLAMA_SERVER_URL"] = f"{llama_server_url}/v1"
+    if secure is not None:
+        if not profile.secure_serving:
+            raise StackError(f"the local stack does not run Llama Stack {profile.version} with TLS and an API key")
+        env.update(LOCAL_STACK_TLS_CERTFILE=str(secure.certfile), LOCAL_STACK_TLS_KEYFILE=str(secure.keyfile),
+                   LOCAL_STACK_API_KEY=secure.api_key())
+        env.update(profile.secure_env)
     (state_dir / "llama-stack").mkdir(parents=True, exist_ok=True)
+    if secure is not None:
+        # OGX stores each resource's owner principal, which with local_api_key is the key itself.
+        (state_dir / "llama-stack").chmod(0o700)
     fields = {"python": server_python, "bin": server_python.parent, "config": run_config or profile.run_config,
               "port": port}
     command = [part.format(**fields) for part in profile.command]
+    if secure is None:
+        command += profile.insecure_flags
     executable = command[0]  # opentelemetry-instrument execs it: /proc then shows it, not the wrapper
     if instrumented and profile.telemetry == OPENTELEMETRY_INSTRUMENT:
         command.insert(0, str(server_python.parent / "opentelemetry-instrument"))
+    scheme = "https" if secure is not None else "http"
     component = spawn("llama-stack", command, env=env, log_path=logs / "llama-stack.log",
-                      url=f"http://127.0.0.1:{port}", executable=executable)
-    wait_healthy(component, f"{component.url}/v1/health")
+                      url=f"{scheme}://127.0.0.1:{port}", executable=executable)
+    wait_healthy(component, f"{component.url}/v1/health", ca_file=str(secure.ca_file) if secure else None)
     return component
 
 
@@ -574,15 +637,22 @@ def running(stack: Stack | None) -> bool:
 def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_endpoint: str | None = None,
        llama_stack_port: int | None = None, llama_server_port: int | None = None,
        phoenix_port: int | None = None, llama_stack_version: str | None = None,
-       embedding_server_port: int | None = None) -> Stack:
+       embedding_server_port: int | None = None, secure: bool | None = None,
+       credentials_dir: Path | None = None) -> Stack:
+    """Start the stack (or find it running). secure: TLS and an API key, with the credentials
+    in credentials_dir (default: the cache's, made there once)."""
     state_dir = state_dir or default_state_dir()
-    profile = choose_profile(llama_stack_version)
+    secure = secure_setting(secure)
+    profile = choose_profile(llama_stack_version, secure=secure)
     version = profile.version
     existing = Stack.load(state_dir)
     if running(existing):
         if existing.llama_stack_version != version:
             raise StackError(f"a stack with Llama Stack {existing.llama_stack_version} is running (state in "
                              f"{state_dir}); `make stack-down` stops it before {version} can start")
+        if existing.secure != secure:
+            raise StackError(f"a stack {'with' if existing.secure else 'without'} TLS and an API key is running "
+                             f"(state in {state_dir}); `make stack-down` stops it first")
         say(f"already running (state in {state_dir}); `make stack-down` stops it")
         return existing
     if existing:
@@ -607,12 +677,17 @@ def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_
         require_free(phoenix_port, "PHOENIX_PORT")
 
     prepared = prepare(backend, profile)
+    try:
+        secured = credentials.ensure(credentials_dir) if secure else None
+    except credentials.CredentialsError as error:
+        raise StackError(str(error)) from None
     state_dir.mkdir(parents=True, exist_ok=True)
     logs = state_dir / "logs"
     if logs.exists():
         shutil.rmtree(logs)
     stack = Stack(state_dir=str(state_dir), trace_backend=backend, otlp_endpoint="", trace_ui="",
-                  llama_stack_version=version)
+                  llama_stack_version=version, ca_file=str(secured.ca_file) if secured else "",
+                  api_key_file=str(secured.api_key_file) if secured else "")
     try:
         stack.components.append(start_llama_server(prepared, port=llama_server_port, logs=logs,
                                                    slots=profile.llama_server_slots))
@@ -639,7 +714,7 @@ def up(*, state_dir: Path | None = None, trace_backend: str | None = None, otlp_
         llama_stack = start_llama_stack(
             profile, prepared.server_python, port=llama_stack_port, llama_server_url=urls["llama-server"],
             embedding_server_url=urls.get("embedding-server"), otlp_endpoint=stack.otlp_endpoint,
-            state_dir=state_dir, logs=logs,
+            state_dir=state_dir, logs=logs, secure=secured,
         )
         stack.components.append(llama_stack)
         stack.llama_stack_url = llama_stack.url
@@ -702,6 +777,9 @@ def status(state_dir: Path | None = None) -> int:
     print(f"  {'memory':<{width}} {total_now} MB resident now, at most {total_peak} MB (sum of each part's peak)")
     if stack.trace_ui:
         print(f"  {'trace UI':<{width}} {stack.trace_ui}")
+    if stack.secure:
+        print(f"  {'secure':<{width}} TLS, CA file {stack.ca_file} (SSL_CERT_FILE); API key in "
+              f"{stack.api_key_file} (LLAMA_STACK_API_KEY)")
     return 0 if healthy else 1
 
 
@@ -721,7 +799,7 @@ def demo(script_args: list[str]) -> int:
     stack = up()
     client = venvs.ensure("client", CLIENT_REQS)
     say(f"stack ready in {time.monotonic() - started:.0f} s; running the traced RAG agent")
-    env = {**os.environ, **stack.script_env()}
+    env = {**os.environ, **stack.script_env(), **stack.api_key()}
     if stack.trace_backend in ("phoenix", "jaeger"):
         # The stack runs the trace UI: read the trace back and show it (VERIFY_TRACE=0 skips it).
         env.setdefault("VERIFY_TRACE", "1")
@@ -745,6 +823,9 @@ def main(argv: list[str]) -> int:
             stack = up()
             for name, value in stack.script_env().items():
                 print(f"{name}={value}")
+            if stack.secure:
+                say(f"TLS and an API key: the key is in {stack.api_key_file} (mode 0600); give it to the script "
+                    f'as LLAMA_STACK_API_KEY="$(cat {stack.api_key_file})"')
             return 0
         if command == "prepare" and set(rest) <= {"--with-browser", "--all-versions"}:
             # Build/cache everything any backend needs; start nothing. The browser (for the
@@ -768,7 +849,7 @@ def main(argv: list[str]) -> int:
             return logs(lines=int(rest[0]) if rest and rest[0].isdigit() else 20)
         if command == "demo":
             return demo(rest)
-    except (StackError, chromium.InstallError) as error:
+    except (StackError, chromium.InstallError, credentials.CredentialsError) as error:
         print(f"[stack] error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

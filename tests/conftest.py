@@ -70,6 +70,18 @@ def responses_stack(request, otlp_receiver, tmp_path_factory) -> stack.Stack:
 
 
 @pytest.fixture(scope="session")
+def secure_stack(otlp_receiver, tmp_path_factory) -> stack.Stack:
+    """The local stack with OGX 1.5.0 as it runs in production (LLAMA_STACK_SECURE=1): HTTPS with
+    a certificate from the stack's own CA and an API key, made in a folder of the session's
+    (not the user's cache); once per session, its spans going to the suite's OTLP receiver."""
+    with stack_on_free_ports(tmp_path_factory.mktemp("secure-stack"), trace_backend="external",
+                             otlp_endpoint=otlp_receiver.base_url, llama_stack_version="1.5.0",
+                             embedding_server_port=free_port(), secure=True,
+                             credentials_dir=tmp_path_factory.mktemp("secure-credentials")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def llama_stack(local_stack) -> StackServer:
     return StackServer(url=local_stack.llama_stack_url)
 
@@ -96,6 +108,7 @@ def recording_server():
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        server_fixtures = {"llama_stack", "local_stack", "phoenix_stack", "server_without_vector_io", "responses_stack"}
+        server_fixtures = {"llama_stack", "local_stack", "phoenix_stack", "server_without_vector_io", "responses_stack",
+                           "secure_stack"}
         if server_fixtures & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.server)

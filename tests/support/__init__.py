@@ -2,7 +2,8 @@
 
 - script: run the script as a user does, and read what it printed (one-line errors, ingestion, answers);
 - agent_run: the two-question run of the end-to-end tests, its answers and --verify's tree and verdict;
-- otlp_receiver: a real OTLP/HTTP receiver in-process, which also answers Jaeger's query API;
+- otlp_receiver: a real OTLP/HTTP receiver in-process, which also answers Jaeger's query API (and can
+  want a header, speak only TLS);
 - trace_shape: roots, orphans and parent chains of a received trace;
 - collectors: trace backends that refuse, answer 503 or hang (also a command: python -m tests.support.collectors);
 - llama_stack_server: handles on real Llama Stack servers, and the local stack on free ports;

@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,7 +67,7 @@ class StackServer:
 
 
 @contextlib.contextmanager
-def stack_on_free_ports(state_dir: Path, **settings: str) -> Iterator[stack.Stack]:
+def stack_on_free_ports(state_dir: Path, **settings: Any) -> Iterator[stack.Stack]:
     """A local stack on free loopback ports, stopped afterwards; a failed start fails the test.
     Llama Stack 0.2.12 unless settings name another (not LLAMA_STACK_VERSION from the shell)."""
     settings.setdefault("llama_stack_version", stack.DEFAULT_LLAMA_STACK_VERSION)

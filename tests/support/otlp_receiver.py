@@ -11,18 +11,24 @@ cannot run on these machines (no container engine, no package), so this stands i
 answering in the documented wire format: the trace as OTLP-JSON ``TracesData`` under
 ``"result"`` (hex ids, integer kind and status code, nanosecond times as strings), and 404
 with an ``"error"`` object for a trace it does not have.
+
+As a secured collector it can require a header on every export (``required_headers``: 401
+without it, the export kept out) and speak only TLS (``tls``: a certificate and its key, e.g.
+from local/credentials.py); ``encodings`` records each export's Content-Encoding (gzip).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import ssl
 import threading
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -179,19 +185,32 @@ def jaeger_v3_trace(spans: list[ReceivedSpan]) -> dict:
 class OTLPReceiver:
     """Start with ``with OTLPReceiver() as receiver:``; ``receiver.traces_url`` and
     ``receiver.metrics_url`` are the endpoints. ``delay_s`` makes it a slow collector: each
-    export is answered (and its spans kept) that long after it arrived."""
+    export is answered (and its spans kept) that long after it arrived. ``required_headers``
+    (names in lower case) are wanted on every export, else it answers 401; with ``tls``
+    (certificate file, key file) it speaks HTTPS only."""
 
-    def __init__(self, *, delay_s: float = 0.0) -> None:
+    def __init__(self, *, delay_s: float = 0.0, required_headers: dict[str, str] | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self._spans: list[ReceivedSpan] = []
         self._points: list[ReceivedPoint] = []
         self._lock = threading.Condition()
         self.requests = 0
+        self.refused = 0  # exports answered 401 for want of the required headers
+        self.encodings: list[str] = []  # each accepted export's Content-Encoding ("" when none)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if any(self.headers.get(name) != value for name, value in (required_headers or {}).items()):
+                    with receiver._lock:
+                        receiver.refused += 1
+                    send(self, b'{"code":16,"message":"missing or wrong credentials"}',
+                         content_type="application/json", status=401)
+                    return
                 encoding = self.headers.get("Content-Encoding", "")
+                with receiver._lock:
+                    receiver.encodings.append(encoding)
                 if encoding == "gzip":
                     body = gzip.decompress(body)
                 elif encoding == "deflate":
@@ -223,12 +242,18 @@ class OTLPReceiver:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
 
     @property
     def traces_url(self) -> str:
