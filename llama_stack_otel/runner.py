@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from llama_stack_otel import semconv, verify
+from llama_stack_otel import semconv
 from llama_stack_otel.cli import Options
 from llama_stack_otel.config import DEFAULT_SERVICE_NAME
 from llama_stack_otel.console import Console
@@ -169,6 +169,8 @@ def run(options: Options, request: Request, *, tracer: trace.Tracer, provider: T
 
 def show_traces(runs: list[Run], *, options: Options, client_service: str) -> bool:
     """Each run's trace id and link; with --verify, its tree and verdict. False: not whole."""
+    from llama_stack_otel import verify  # only after the runs: its imports do not delay the first request
+
     # Only now ask the UI which backend it is: a network call, after the telemetry is out.
     backend: Any
     if options.trace_backend == "auto":

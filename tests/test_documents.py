@@ -35,6 +35,14 @@ def test_markdown_is_stripped_to_text(tmp_path):
     assert doc.size_bytes == len((tmp_path / "doc.md").read_bytes())
 
 
+def test_html_in_markdown_gives_its_text_entities_decoded_and_no_script(tmp_path):
+    write(tmp_path / "doc.md", "Fish &amp; chips, 5 &lt; 6\n\n<div>\n<b>raw</b> block\n</div>\n\n"
+                               "<script>alert('x')</script>\n\n`code &` stays\n")
+    [doc] = load_documents(tmp_path)
+    assert "Fish & chips, 5 < 6" in doc.text and "raw block" in doc.text and "code & stays" in doc.text
+    assert "alert" not in doc.text and "<" not in doc.text.replace("5 < 6", "")
+
+
 def test_non_utf8_and_empty_files_are_skipped_with_a_warning(tmp_path, capsys):
     write(tmp_path / "good.md", "fine")
     write(tmp_path / "latin1.md", "caf\xe9".encode("latin-1"))
