@@ -58,6 +58,7 @@ QUESTION = "How do I start a Node.js process?"
 # The seed-style script's exit delays with the SDK's defaults, measured on these machines on
 # 2026-11-23 (shared/FINDINGS.md); this run measures them again beside ours.
 SDK_DEFAULT_EXIT_S = {"refusing": 6.5, "503": 7.2, "hanging": 10.4}
+P6_ALLOWANCE_S = 0.1  # seconds tracing may add to the start (process start to first request)
 FIGURES = ("p1", "p2", "p3", "p4", "p5", "p6", "p7", "ingest", "instr")
 IN_PROCESS = {"instr"}  # figures measured without the local stack
 
@@ -404,8 +405,10 @@ class Bench:
         })
         self.raw["p6"] = times
         ours, bare = median(times["ours"]), median(times["bare"])
+        # The goal is absolute: what tracing may add before the first request, on top of the client's own start.
         self.rows.append(Row("P6", "process start to first request sent (s)", f"{ours:.3f} ({spread(times['ours'])})",
-                             f"{bare:.3f} ({spread(times['bare'])})", f"{ours / bare:.2f}", "report"))
+                             f"{bare:.3f} ({spread(times['bare'])})", f"{ours / bare:.2f} ({ours - bare:+.2f} s)",
+                             f"<= bare + {P6_ALLOWANCE_S} s", yes(ours - bare <= P6_ALLOWANCE_S)))
 
     def p7_scale(self) -> None:
         docs = self.corpus("two", files=["runtime/starting-the-process.md", "runtime/signals-and-shutdown.md"])
