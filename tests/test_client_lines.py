@@ -1,0 +1,80 @@
+"""The Responses-API run on each llama-stack-client line (llama_stack_otel/backends/calls.py): the
+pinned 0.2.12 (this venv) goes through its generic calls, today's 0.7.x (a Python 3.12 venv)
+through its typed ones, and neither sends the client's version header, which Llama Stack 0.4–0.7
+answer with HTTP 426 when its major.minor is not theirs. A loopback server stands in for Llama
+Stack and records what arrives; the end-to-end runs on the real servers are in
+test_agent_responses.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from urllib.parse import urlsplit
+
+import pytest
+
+from local.stack import PROJECT_ROOT
+from tests.support.collectors import QuietHandler, serving
+from tests.support.http_reply import reply
+from tests.support.script import CURRENT_CLIENT, PINNED_CLIENT, client_python
+
+# Every call the run makes that needs no upload or stream, through whichever calls the client gets.
+PROBE = """
+import json, sys
+from llama_stack_client import LlamaStackClient
+from llama_stack_otel.backends.calls import for_client
+
+calls = for_client(LlamaStackClient(base_url=sys.argv[1], max_retries=0))
+answers = [calls.get("/v1/version"), calls.models(), calls.vector_stores(), calls.responses(),
+           calls.health(timeout=5)]
+calls.delete_file("file-1", timeout=5)
+print(json.dumps({"calls": type(calls).__name__, "answers": answers}))
+"""
+ANSWERS = {
+    "/v1/version": {"version": "1.5.0"},
+    "/v1/models": {"data": [{"id": "llama-cpp/gemma3-270m", "object": "model", "created": 1, "owned_by": "ogx",
+                             "custom_metadata": {"model_type": "llm"}}]},
+    "/v1/vector_stores": {"object": "list", "data": [], "has_more": False},
+    "/v1/responses": {"object": "list", "data": [], "has_more": False},
+    "/v1/health": {"status": "OK"},
+    "/v1/files/file-1": {"id": "file-1", "object": "file", "deleted": True},
+}
+
+
+@pytest.fixture
+def llama_stack_stand_in():
+    seen: list[tuple[str, str, dict[str, str]]] = []
+
+    class Handler(QuietHandler):
+        def answer(self) -> None:
+            path = urlsplit(self.path).path
+            seen.append((self.command, path, {k.lower(): v for k, v in self.headers.items()}))
+            body = ANSWERS.get(path)
+            reply(self, json.dumps(body or {"detail": "not found"}).encode(), content_type="application/json",
+                  status=200 if body else 404)
+
+        do_GET = do_DELETE = answer
+
+    with serving(Handler) as url:
+        yield url, seen
+
+
+@pytest.mark.parametrize("client, calls", [(PINNED_CLIENT, "GenericCalls"), (CURRENT_CLIENT, "TypedCalls")])
+def test_each_client_line_gets_its_calls_and_none_sends_the_version_header(llama_stack_stand_in, client, calls):
+    url, seen = llama_stack_stand_in
+    result = subprocess.run([client_python(client), "-c", PROBE, url], capture_output=True, text=True, timeout=120,
+                            cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr
+    probed = json.loads(result.stdout)
+    assert probed["calls"] == calls
+    version, models, stores, responses, health = probed["answers"]
+    assert version == {"version": "1.5.0"} and stores == [] and responses == [] and health["status"] == "OK"
+    assert [m["id"] for m in models] == ["llama-cpp/gemma3-270m"]
+    assert models[0]["custom_metadata"]["model_type"] == "llm"
+    assert [(method, path) for method, path, _ in seen] == [
+        ("GET", "/v1/version"), ("GET", "/v1/models"), ("GET", "/v1/vector_stores"), ("GET", "/v1/responses"),
+        ("GET", "/v1/health"), ("DELETE", "/v1/files/file-1")]
+    for method, path, headers in seen:
+        assert "x-llamastack-client-version" not in headers, (method, path, headers)
+        assert headers["x-stainless-package-version"] == client, headers  # and it is that client that called
