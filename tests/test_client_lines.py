@@ -26,13 +26,11 @@ from llama_stack_client import LlamaStackClient
 from llama_stack_otel.backends.calls import for_client
 
 calls = for_client(LlamaStackClient(base_url=sys.argv[1], max_retries=0))
-answers = [calls.get("/v1/version"), calls.models(), calls.vector_stores(), calls.responses(),
-           calls.health(timeout=5)]
+answers = [calls.models(), calls.vector_stores(), calls.responses(), calls.health(timeout=5)]
 calls.delete_file("file-1", timeout=5)
 print(json.dumps({"calls": type(calls).__name__, "answers": answers}))
 """
 ANSWERS = {
-    "/v1/version": {"version": "1.5.0"},
     "/v1/models": {"data": [{"id": "llama-cpp/gemma3-270m", "object": "model", "created": 1, "owned_by": "ogx",
                              "custom_metadata": {"model_type": "llm"}}]},
     "/v1/vector_stores": {"object": "list", "data": [], "has_more": False},
@@ -68,12 +66,12 @@ def test_each_client_line_gets_its_calls_and_none_sends_the_version_header(llama
     assert result.returncode == 0, result.stderr
     probed = json.loads(result.stdout)
     assert probed["calls"] == calls
-    version, models, stores, responses, health = probed["answers"]
-    assert version == {"version": "1.5.0"} and stores == [] and responses == [] and health["status"] == "OK"
+    models, stores, responses, health = probed["answers"]
+    assert stores == [] and responses == [] and health["status"] == "OK"
     assert [m["id"] for m in models] == ["llama-cpp/gemma3-270m"]
     assert models[0]["custom_metadata"]["model_type"] == "llm"
     assert [(method, path) for method, path, _ in seen] == [
-        ("GET", "/v1/version"), ("GET", "/v1/models"), ("GET", "/v1/vector_stores"), ("GET", "/v1/responses"),
+        ("GET", "/v1/models"), ("GET", "/v1/vector_stores"), ("GET", "/v1/responses"),
         ("GET", "/v1/health"), ("DELETE", "/v1/files/file-1")]
     for method, path, headers in seen:
         assert "x-llamastack-client-version" not in headers, (method, path, headers)

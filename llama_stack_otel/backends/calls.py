@@ -51,9 +51,6 @@ def as_json(obj: Any) -> dict:
 class ServerCalls(Protocol):
     """What the Responses-API run asks of the server; every answer is JSON."""
 
-    def get(self, path: str, *, timeout: float | None = None) -> dict:
-        """Any GET route (the server's version, before the run knows which calls fit)."""
-
     def models(self) -> list[dict]: ...
 
     def health(self, *, timeout: float) -> dict: ...
@@ -86,7 +83,8 @@ def for_client(client: Any) -> ServerCalls:
 
 
 class GenericCalls:
-    """The 0.2.x client: its generic HTTP methods, JSON in and out."""
+    """The 0.2.x client: its generic HTTP methods, JSON in and out. ``get`` also serves any
+    client before the run knows which calls fit (the server's version)."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -156,10 +154,7 @@ class TypedCalls:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self.headers = without_version_header()
-
-    def get(self, path: str, *, timeout: float | None = None) -> dict:
-        return GenericCalls(self.client).get(path, timeout=timeout)
+        self.headers = without_version_header()  # every call's extra_headers
 
     def models(self) -> list[dict]:
         return [as_json(model) for model in self.client.models.list(extra_headers=self.headers)]
