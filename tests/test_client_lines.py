@@ -12,8 +12,10 @@ import json
 import subprocess
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
+from llama_stack_otel.errors import translate_client_error
 from local.stack import PROJECT_ROOT
 from tests.support.collectors import QuietHandler, serving
 from tests.support.http_reply import reply
@@ -76,3 +78,17 @@ def test_each_client_line_gets_its_calls_and_none_sends_the_version_header(llama
     for method, path, headers in seen:
         assert "x-llamastack-client-version" not in headers, (method, path, headers)
         assert headers["x-stainless-package-version"] == client, headers  # and it is that client that called
+
+
+def test_an_error_event_in_a_stream_is_one_line():
+    """llama-stack-client 0.7's stream raises an event whose data holds "error" as its APIError
+    (0.2.12 has the same class): one line, exit 3, the server's words on the terminal only."""
+    from llama_stack_client import APIError
+
+    request = httpx.Request("POST", "http://127.0.0.1:8321/v1/responses")
+    error = translate_client_error(APIError("model  overloaded\n", request, body={"message": "model overloaded"}),
+                                   "http://127.0.0.1:8321")
+    assert error is not None and error.exit_code == 3
+    assert str(error) == ("Llama Stack at http://127.0.0.1:8321 reported an error in its answer to POST /v1/responses: "
+                          "model overloaded")
+    assert "overloaded" not in error.trace_message
