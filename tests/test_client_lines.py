@@ -19,7 +19,7 @@ from llama_stack_otel.errors import translate_client_error
 from local.stack import PROJECT_ROOT
 from tests.support.collectors import QuietHandler, serving
 from tests.support.http_reply import reply
-from tests.support.script import CURRENT_CLIENT, PINNED_CLIENT, client_python
+from tests.support.script import CURRENT_CLIENT, PINNED_CLIENT, assert_one_line_error, client_python, run_script
 
 # Every call the run makes that needs no upload or stream, through whichever calls the client gets.
 PROBE = """
@@ -92,3 +92,15 @@ def test_an_error_event_in_a_stream_is_one_line():
     assert str(error) == ("Llama Stack at http://127.0.0.1:8321 reported an error in its answer to POST /v1/responses: "
                           "model overloaded")
     assert "overloaded" not in error.trace_message
+
+
+def test_todays_client_told_to_use_the_agents_api_says_which_client_has_it(recording_server, otlp_receiver):
+    """--api agents with llama-stack-client 0.7: one line, exit 2, and nothing sent to the server
+    (the 0.2.12 server's own answer to /v1/version is test_local_stack.py's)."""
+    url, seen = recording_server
+    run = run_script("--api", "agents", "--llama-stack-url", url, "--otlp-endpoint", otlp_receiver.traces_url,
+                     python=client_python(CURRENT_CLIENT))
+    assert_one_line_error(run, exit_code=2, says=(
+        f"the Agents API (--api agents, LLAMA_STACK_API=agents) is not in llama-stack-client {CURRENT_CLIENT} — "
+        f"pip install 'llama-stack-client=={PINNED_CLIENT}' for it, or pass --api responses"))
+    assert seen == []

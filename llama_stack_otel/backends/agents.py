@@ -127,8 +127,8 @@ def client_without_agents_api(server_version: str | None) -> UserError:
         return UserError(f"Llama Stack {server_version} serves the Agents API, which llama-stack-client {installed} "
                          f"no longer has — pip install 'llama-stack-client=={server_version}' to talk to it, or use a "
                          "Llama Stack 0.4+ or OGX server")
-    return UserError(f"the Agents API (--api agents) is not in llama-stack-client {installed} — pip install "
-                     f"'llama-stack-client=={AGENTS_CLIENT_VERSION}' for it, or pass --api responses")
+    return UserError(f"the Agents API (--api agents, LLAMA_STACK_API=agents) is not in llama-stack-client {installed} — "
+                     f"pip install 'llama-stack-client=={AGENTS_CLIENT_VERSION}' for it, or pass --api responses")
 
 
 def check_model(client: Any, model: str) -> None:
