@@ -54,9 +54,9 @@ PER_MESSAGE_SPAN_SUFFIXES = (" http send", " http receive")
 CONTENT_ATTRIBUTES = {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"}
 
 
-# The two-question run, (server, client): each server with today's client and with the pinned
-# one. On 0.7.3 a client's version header of another major.minor would be refused (HTTP 426),
-# so both clients' ways of leaving it out are checked there.
+# The two-question run, (server, client): each server with today's client (its typed calls) and
+# with the pinned one (its generic calls; 0.7.3 would answer that client's version header with
+# HTTP 426, so its run there also proves the header is left out).
 RUNS = [(version, client) for version in (CURRENT_RESPONSES_VERSION, "0.7.3") for client in (CURRENT_CLIENT, PINNED_CLIENT)]
 each_run = pytest.mark.parametrize(("responses_stack", "script_client"), RUNS, indirect=True,
                                    ids=[f"{stack_id(version)}-client-{client}" for version, client in RUNS])
