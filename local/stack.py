@@ -28,7 +28,8 @@ Settings (environment): LLAMA_STACK_PORT (8321), LLAMA_SERVER_PORT (8322), PHOEN
 TRACE_BACKEND, OTEL_EXPORTER_OTLP_ENDPOINT (external only), LLAMA_SERVER_THREADS (all cores),
 LOCAL_STACK_DIR (state and logs; default $LLAMA_STACK_OTEL_CACHE/stack), LLAMA_STACK_VERSION
 (0.2.12, 0.7.3 or 1.5.0; 0.2.12), and for 0.7.3 and 1.5.0 EMBEDDING_SERVER_PORT (8323) and
-LLAMA_STACK_PYTHON312 (the Python 3.12 their venvs are built with; default: pyenv's newest
+LLAMA_STACK_PYTHON312 (the Python 3.12 their venvs are built with, and the venv of today's
+client, llama-stack-client 0.7.x, that the suite runs the script with; default: pyenv's newest
 3.12, else python3.12 on PATH).
 """
 
