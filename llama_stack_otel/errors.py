@@ -118,7 +118,7 @@ def auth_advice(status: int) -> str:
 
 def translate_client_error(exc: BaseException, url: str) -> UserError | None:
     """The client's transport and HTTP errors as one-line, actionable messages; None for others."""
-    from llama_stack_client import APIConnectionError, APIStatusError, APITimeoutError
+    from llama_stack_client import APIConnectionError, APIError, APIStatusError, APITimeoutError
 
     if isinstance(exc, APITimeoutError):
         return UserError(f"Llama Stack at {url} did not answer in time — raise --timeout", exit_code=EXIT_SERVER)
@@ -142,4 +142,8 @@ def translate_client_error(exc: BaseException, url: str) -> UserError | None:
                              trace_message=f"{answered} — {advice}")
         # The server's detail may quote what was sent: the terminal gets it, the trace does not.
         return UserError(f"{answered}: {detail}", exit_code=EXIT_SERVER, trace_message=answered)
+    if isinstance(exc, APIError):  # an error event in a stream: llama-stack-client 0.7 raises it as such
+        request = exc.request
+        failed = f"Llama Stack at {url} reported an error in its answer to {request.method} {request.url.path}"
+        return UserError(f"{failed}: {one_line(exc.message)}", exit_code=EXIT_SERVER, trace_message=failed)
     return None

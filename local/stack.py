@@ -36,7 +36,8 @@ Settings (environment): LLAMA_STACK_PORT (8321), LLAMA_SERVER_PORT (8322), PHOEN
 TRACE_BACKEND, OTEL_EXPORTER_OTLP_ENDPOINT (external only), LLAMA_SERVER_THREADS (all cores),
 LOCAL_STACK_DIR (state and logs; default $LLAMA_STACK_OTEL_CACHE/stack), LLAMA_STACK_VERSION
 (0.2.12, 0.7.3 or 1.5.0; 0.2.12), and for 0.7.3 and 1.5.0 EMBEDDING_SERVER_PORT (8323) and
-LLAMA_STACK_PYTHON312 (the Python 3.12 their venvs are built with; default: pyenv's newest
+LLAMA_STACK_PYTHON312 (the Python 3.12 their venvs are built with, and the venv of today's
+client, llama-stack-client 0.7.x, that the suite runs the script with; default: pyenv's newest
 3.12, else python3.12 on PATH), LLAMA_STACK_SECURE (0; 1 implies LLAMA_STACK_VERSION=1.5.0).
 """
 
@@ -91,6 +92,11 @@ STOP_TIMEOUT_S = 20.0
 PHOENIX_REQS = [LOCAL_DIR / "requirements-phoenix.txt"]
 MODEL_REQS = [LOCAL_DIR / "requirements-model.txt"]
 CLIENT_REQS = [PROJECT_ROOT / "requirements.txt", PROJECT_ROOT / "requirements-dev.txt"]  # as the Makefile
+# The script on today's client, llama-stack-client 0.7.x, which needs Python 3.12: the suite runs
+# it with this venv against the Responses-API stacks (`prepare --all-versions` builds it).
+CURRENT_CLIENT_VENV = "client-0.7"
+CURRENT_CLIENT_REQS = [PROJECT_ROOT / "requirements-0.7.txt"]
+CURRENT_CLIENT_PYTHON = "3.12"
 
 DEFAULT_EMBEDDING_SERVER_PORT = 8323  # for a profile with an embedding server
 # The MiniLM GGUF (for the embedding server) is converted with this profile's venv: it has the
@@ -237,13 +243,26 @@ def choose_profile(version: str | None = None, *, secure: bool = False) -> Profi
 
 
 def server_base_python(profile: Profile) -> Path | None:
-    """The Python a profile's venv is built with (None: this one), resolved to its real
-    executable (a pyenv shim in a venv would follow whatever version pyenv selects later).
+    """The Python a profile's venv is built with (None: this one)."""
+    if profile.python is None:
+        return None
+    return find_python(profile.python, needed_by=f"Llama Stack {profile.version}")
+
+
+def current_client_venv() -> Path:
+    """The venv of llama-stack-client 0.7.x (requirements-0.7.txt), built once, on Python 3.12."""
+    python = find_python(CURRENT_CLIENT_PYTHON, needed_by="llama-stack-client 0.7")
+    try:
+        return venvs.ensure(CURRENT_CLIENT_VENV, CURRENT_CLIENT_REQS, python)
+    except SystemExit as failure:  # the builder exits with a message of its own
+        raise StackError(str(failure)) from None
+
+
+def find_python(wanted: str, *, needed_by: str) -> Path:
+    """An interpreter of version wanted (major.minor), resolved to its real executable (a pyenv
+    shim in a venv would follow whatever version pyenv selects later).
     LLAMA_STACK_PYTHON<major><minor> (e.g. LLAMA_STACK_PYTHON312) names it; else pyenv's
     newest of that version, else python<major>.<minor> on PATH."""
-    wanted = profile.python
-    if wanted is None:
-        return None
     setting = f"LLAMA_STACK_PYTHON{wanted.replace('.', '')}"
     if os.environ.get(setting):
         candidates = [os.environ[setting]]
@@ -263,7 +282,7 @@ def server_base_python(profile: Profile) -> Path | None:
         lines = result.stdout.split("\n")
         if result.returncode == 0 and lines[0] == wanted:
             return Path(lines[1])
-    raise StackError(f"Llama Stack {profile.version} needs Python {wanted}: none found (tried "
+    raise StackError(f"{needed_by} needs Python {wanted}: none found (tried "
                      f"{', '.join(candidates) or f'pyenv and python{wanted} on PATH'}); "
                      f"set {setting}=/path/to/python{wanted}")
 
@@ -839,6 +858,8 @@ def main(argv: list[str]) -> int:
                 for done in [pool.submit(prepare, "phoenix", profile) for profile in profiles]:
                     done.result()
             venvs.ensure("client", CLIENT_REQS)
+            if "--all-versions" in rest:  # the Responses-API stacks are also tested with today's client
+                current_client_venv()
             return 0
         if command == "down":
             down()

@@ -8,8 +8,9 @@ The venv lives outside the clone, under $LLAMA_STACK_OTEL_CACHE (default
 files and the Python version: a changed requirement builds a new venv, an unchanged
 one is reused by every clone on the machine. The venv's Python is the one running
 this, unless --python (or ensure's python=) names another interpreter. A build goes to a temporary folder and
-is marked complete only when pip succeeded, so an interrupted build is redone.
-Progress goes to stderr; stdout carries only the path.
+is marked complete only when pip succeeded, so an interrupted build is redone. A new build
+removes the least recently used venvs of its name beyond two, except any used in the last two
+hours (another clone's suite may run in it). Progress goes to stderr; stdout carries only the path.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from pathlib import Path
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "llama-stack-otel"
 KEEP_OLD_VENVS = 2  # per name, besides the current one
+# A venv used this recently is never pruned: another clone's test run may be inside it (a suite
+# lost its client venv mid-run to a third clone's build when age alone decided).
+IN_USE_S = 2 * 3600
 
 
 def cache_dir() -> Path:
@@ -54,15 +58,26 @@ def venv_key(requirement_files: list[Path], python: Path | None = None) -> str:
 
 
 def prune_old(venvs: Path, name: str, keep: Path) -> None:
+    """Remove the least recently used venvs of this name beyond KEEP_OLD_VENVS, unless one was
+    used in the last IN_USE_S (its marker's mtime: ensure() touches it on every use)."""
     # Only NAME-<key>: a venv "server" must not prune "server-0.7-<key>".
     own = re.compile(rf"{re.escape(name)}-[0-9a-f]{{12}}")
     old = sorted(
         (p for p in venvs.glob(f"{name}-*") if p != keep and own.fullmatch(p.name) and p.is_dir()
          and (p / ".complete").exists()),  # one without a marker may be another process's build
-        key=lambda p: p.stat().st_mtime,
+        key=last_used,
     )
+    unused_since = time.time() - IN_USE_S
     for path in old[:-KEEP_OLD_VENVS] if KEEP_OLD_VENVS else old:
-        shutil.rmtree(path, ignore_errors=True)
+        if last_used(path) < unused_since:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def last_used(venv: Path) -> float:
+    try:
+        return (venv / ".complete").stat().st_mtime
+    except OSError:  # removed meanwhile
+        return 0.0
 
 
 @contextlib.contextmanager
@@ -84,7 +99,10 @@ def ensure(name: str, requirement_files: list[Path], python: Path | None = None)
     """The venv NAME with requirement_files installed, built with python (None: this one)."""
     venvs = cache_dir() / "venvs"
     target = venvs / f"{name}-{venv_key(requirement_files, python)}"
-    if (target / ".complete").exists():
+    marker = target / ".complete"
+    if marker.exists():
+        with contextlib.suppress(OSError):
+            marker.touch()  # in use: see prune_old
         return target
     with exclusive(venvs / f"{target.name}.lock", waiting=f"[venv] waiting for another process building {target}"):
         return build(name, requirement_files, target, python)

@@ -1,8 +1,10 @@
 """End to end on the Responses-API generations, OGX 1.5.0 and Llama Stack 0.7.3, each on a local
 stack of its own (the `responses_stack` fixture, one per version): the same two-question run as on
 0.2.12 (test_local_stack.py), the script telling by itself that this server has the Responses API
-and no Agents API. The run and everything asked of its trace run on both; the failures (Ctrl-C,
-a server without telemetry, a file the server cannot process) on OGX 1.5.0, the current release.
+and no Agents API. The run is made on each server with each client line — llama-stack-client
+0.7.5 on Python 3.12 (its typed calls) and the pinned 0.2.12 (its generic calls) — and everything
+asked of its trace is asked of all four; the failures (Ctrl-C, a server without telemetry, a
+file the server cannot process) run on OGX 1.5.0, the current release, with the pinned client.
 
 The run ingests sample-docs/ into a vector store, asks both questions through POST /v1/responses
 with file_search over it, and must come out as one trace with one root, no orphans and the
@@ -29,11 +31,14 @@ from local.profiles import MODEL_ID
 from local.stack import free_port
 from tests.support.agent_run import QUESTIONS, ROOT_PREFIX, answers, assert_clean_answers, question_args, tree_and_verdict
 from tests.support.llama_stack_http import server_state
-from tests.support.llama_stack_server import current_responses_version_only
+from tests.support.llama_stack_server import CURRENT_RESPONSES_VERSION, current_responses_version_only, stack_id
 from tests.support.loopback_proxy import LoopbackProxy
 from tests.support.script import (
+    CURRENT_CLIENT,
+    PINNED_CLIENT,
     ScriptRun,
     assert_one_line_error,
+    client_python,
     read_until,
     run_script,
     start_script,
@@ -49,6 +54,20 @@ PER_MESSAGE_SPAN_SUFFIXES = (" http send", " http receive")
 CONTENT_ATTRIBUTES = {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"}
 
 
+# The two-question run, (server, client): each server with today's client (its typed calls) and
+# with the pinned one (its generic calls; 0.7.3 would answer that client's version header with
+# HTTP 426, so its run there also proves the header is left out).
+RUNS = [(version, client) for version in (CURRENT_RESPONSES_VERSION, "0.7.3") for client in (CURRENT_CLIENT, PINNED_CLIENT)]
+each_run = pytest.mark.parametrize(("responses_stack", "script_client"), RUNS, indirect=True,
+                                   ids=[f"{stack_id(version)}-client-{client}" for version, client in RUNS])
+
+
+@pytest.fixture(scope="module")
+def script_client(request) -> str:
+    """The llama-stack-client version the run is made with (parametrized by each_run)."""
+    return request.param
+
+
 def server_spans(spans, running: stack.Stack, name: str):
     return [s for s in spans if s.service == running.profile.service_name and s.kind == SERVER_KIND and s.name == name]
 
@@ -62,10 +81,12 @@ def script_env(running: stack.Stack, receiver) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def responses_run(responses_stack, otlp_receiver):
+def responses_run(responses_stack, script_client, otlp_receiver):
     """Two questions with --verify against the stack; what the server held before and after."""
+    python = client_python(script_client)
     before = server_state(responses_stack)
-    run = run_script(*question_args(), "--verify", env=script_env(responses_stack, otlp_receiver), timeout=600)
+    run = run_script(*question_args(), "--verify", env=script_env(responses_stack, otlp_receiver), timeout=600,
+                     python=python)
     assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     after = server_state(responses_stack)
     # The last call removes the last file; the server sends its spans in ~5 s batches.
@@ -74,6 +95,7 @@ def responses_run(responses_stack, otlp_receiver):
     return run, otlp_receiver.spans(run.trace_id), before, after
 
 
+@each_run
 def test_two_answers_and_nothing_on_stderr(responses_run):
     run, _, _, _ = responses_run
     assert run.stdout.count("QUESTION: ") == len(QUESTIONS)
@@ -83,6 +105,7 @@ def test_two_answers_and_nothing_on_stderr(responses_run):
     assert run.stderr == ""
 
 
+@each_run
 def test_one_whole_trace_with_the_servers_spans_under_each_call(responses_run, responses_stack):
     _, spans, _, _ = responses_run
     service = responses_stack.profile.service_name
@@ -105,6 +128,7 @@ def test_one_whole_trace_with_the_servers_spans_under_each_call(responses_run, r
     assert server_spans(spans, responses_stack, "POST /v1/files")
 
 
+@each_run
 def test_the_model_calls_are_genai_chat_spans_under_each_question(responses_run, responses_stack):
     """Under each question's POST /v1/responses, the server's two calls to llama-server (the
     forced search call, then the answer) as GenAI client spans from the OpenAI instrumentation
@@ -126,6 +150,7 @@ def test_the_model_calls_are_genai_chat_spans_under_each_question(responses_run,
             assert str(http.attributes.get("http.url", http.attributes.get("url.full"))).endswith("/v1/chat/completions")
 
 
+@each_run
 def test_no_per_message_asgi_spans(responses_run):
     """The stack starts the server with its own OpenTelemetry distro (OTEL_PYTHON_DISTRO=local_stack),
     which hands the FastAPI instrumentation exclude_spans=["receive", "send"]."""
@@ -134,6 +159,7 @@ def test_no_per_message_asgi_spans(responses_run):
     assert not per_message, f"{len(per_message)} per-message spans, e.g. {per_message[:3]}"
 
 
+@each_run
 def test_the_servers_spans_hold_no_message_content(responses_run, responses_stack):
     """GenAI content capture is off on the server, as in the script's own spans: neither the
     questions nor the answers appear in any of its span attributes or events."""
@@ -146,6 +172,7 @@ def test_the_servers_spans_hold_no_message_content(responses_run, responses_stac
         assert text not in recorded, text
 
 
+@each_run
 def test_each_question_searched_the_vector_store(responses_run, responses_stack):
     """The model was made to call file_search (the stack's remote::llama-cpp provider: a forced
     tool call), the server ran it, and the script recorded it under the question's phase."""
@@ -163,6 +190,7 @@ def test_each_question_searched_the_vector_store(responses_run, responses_stack)
     assert sum(s.service == service and s.name == "file_search" for s in spans) == len(QUESTIONS)
 
 
+@each_run
 def test_the_run_detected_the_responses_api(responses_run, responses_stack):
     _, spans, _, _ = responses_run
     [check] = [s for s in spans if s.name == "check_server"]
@@ -170,6 +198,7 @@ def test_the_run_detected_the_responses_api(responses_run, responses_stack):
     assert check.attributes["rag_agent.server.version"] == responses_stack.profile.version
 
 
+@each_run
 def test_verify_says_the_trace_is_whole(responses_run):
     run, _, _, _ = responses_run
     _, verdict = tree_and_verdict(run.stdout)
@@ -177,6 +206,7 @@ def test_verify_says_the_trace_is_whole(responses_run):
     assert verdict[2] == "trace OK"
 
 
+@each_run
 def test_nothing_left_on_the_server(responses_run, responses_stack):
     run, spans, before, after = responses_run
     assert after == before  # files, vector stores, stored responses, and the conversations count

@@ -25,7 +25,16 @@ from local.stack import PROJECT_ROOT
 from tests.support.agent_run import QUESTIONS, ROOT_PREFIX, assert_clean_answers, question_args, tree_and_verdict
 from tests.support.headless_chromium import wait_for_text
 from tests.support.llama_stack_server import StackServer, stack_on_free_ports
-from tests.support.script import TRACE_ID_LINE, clean_env, run_script, wait_for_ingestion, write_slow_corpus
+from tests.support.script import (
+    CURRENT_CLIENT,
+    TRACE_ID_LINE,
+    assert_one_line_error,
+    clean_env,
+    client_python,
+    run_script,
+    wait_for_ingestion,
+    write_slow_corpus,
+)
 from tests.support.trace_shape import ancestors, orphans, roots, server_spans_for_route, whole_trace
 
 TRACE_LINK_LINE = re.compile(r"^Trace link: (\S+)$", re.MULTILINE)
@@ -241,3 +250,16 @@ def test_ctrl_c_in_the_demo_lets_the_script_clean_up(local_stack, llama_stack, t
     assert process.returncode == 130, stderr
     assert "error: interrupted" in stderr
     assert set(llama_stack.vector_db_ids()) == before  # the script removed its vector DB
+
+
+def test_todays_client_says_which_client_this_server_needs(local_stack, llama_stack, otlp_receiver):
+    """llama-stack-client 0.7 has no Agents API, which 0.2.12 serves: one line naming the client
+    to install, exit 2, and nothing made on the server."""
+    before = set(llama_stack.vector_db_ids())
+    env = {**local_stack.script_env(), "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url}
+    run = run_script(*question_args(), env=env, python=client_python(CURRENT_CLIENT), timeout=120)
+    assert_one_line_error(run, exit_code=2, says=(
+        f"error: Llama Stack 0.2.12 serves the Agents API, which llama-stack-client {CURRENT_CLIENT} no longer has — "
+        "pip install 'llama-stack-client==0.2.12' to talk to it"))
+    assert "QUESTION: " not in run.stdout and "Ingesting" not in run.stdout
+    assert set(llama_stack.vector_db_ids()) == before

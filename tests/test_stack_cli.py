@@ -9,7 +9,9 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -168,6 +170,29 @@ def test_jaeger_without_a_container_engine_fails_in_one_line_and_leaves_nothing(
     assert "Traceback" not in result.stderr
     assert sum("no-such-engine" in line for line in lines) == 1  # said once, by start-jaeger.sh
     assert stack_cli("status", tmp_path=tmp_path).returncode == 3  # nothing left running
+
+
+def test_old_venvs_are_pruned_but_not_one_in_use(tmp_path):
+    """local/venvs.py keeps KEEP_OLD_VENVS of a name besides the current one, by last use; one
+    used within IN_USE_S stays whatever its rank (another clone's suite may be running in it)."""
+    from local import venvs
+
+    def venv(key: str, *, used_s_ago: float) -> Path:
+        path = tmp_path / f"client-{key * 12}"
+        (path / "bin").mkdir(parents=True)
+        (path / ".complete").write_text("")
+        used = time.time() - used_s_ago
+        os.utime(path / ".complete", (used, used))
+        return path
+
+    current = venv("a", used_s_ago=0)
+    # Three other clones' suites ran lately: the third is past KEEP_OLD_VENVS by rank, and in use.
+    in_use = [venv(key, used_s_ago=minutes * 60) for key, minutes in (("b", 1), ("c", 5), ("d", 30))]
+    unused = venv("e", used_s_ago=3 * 24 * 3600)
+    other_name = venv("f", used_s_ago=5 * 24 * 3600).rename(tmp_path / f"client-0.7-{'f' * 12}")
+    venvs.prune_old(tmp_path, "client", current)
+    assert not unused.exists()
+    assert all(p.exists() for p in (current, *in_use, other_name))
 
 
 def test_a_second_builder_waits_for_the_first_instead_of_building_beside_it(tmp_path):

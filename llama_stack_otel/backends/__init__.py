@@ -5,7 +5,12 @@ Two generations serve the same run in different APIs:
 - ``agents`` (Llama Stack 0.2.x–0.3.x): a vector DB, the ``builtin::rag`` tool, an agent and a
   session whose turns stream events (agents.py);
 - ``responses`` (0.4 and later, and OGX): files in a vector store, the Responses API with the
-  ``file_search`` tool, streamed response events (responses.py).
+  ``file_search`` tool, streamed response events (responses.py), through the installed
+  client's typed calls or its generic ones (calls.py).
+
+The installed client matters too: llama-stack-client 0.7 and later have no Agents API, so
+against a 0.2.x–0.3.x server the run stops in check_server with one line naming the client to
+install, before it makes anything.
 
 Each implements ``Generation``: ``check`` the model and providers, ``ingest`` the documents,
 ``ask`` a question (streaming the answer), ``clean_up`` what the run made. ``connect`` picks
@@ -28,6 +33,7 @@ from typing import Any, Protocol
 from opentelemetry.trace import StatusCode
 
 from llama_stack_otel import names, semconv
+from llama_stack_otel.backends.calls import has_agents_api
 from llama_stack_otel.config import API_AGENTS, API_AUTO, API_RESPONSES, Settings
 from llama_stack_otel.console import Console
 from llama_stack_otel.documents import Document
@@ -78,6 +84,8 @@ def connect(settings: Settings, *, run_id: str, telemetry: Telemetry, out: Conso
         described[semconv.API] = api
         span.set_attributes(described)
         telemetry.describe_run(described)
+        if api == API_AGENTS and not has_agents_api(client):  # llama-stack-client 0.7 and later
+            raise agents.client_without_agents_api(described.get(semconv.SERVER_VERSION))
         kinds: dict[str, Callable[..., Generation]] = {API_AGENTS: agents.Agents, API_RESPONSES: responses.Responses}
         generation = kinds[api](client, settings=settings, run_id=run_id, telemetry=telemetry, out=out)
         generation.check()

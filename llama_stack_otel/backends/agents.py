@@ -25,6 +25,7 @@ from llama_stack_otel.signals import signals
 from llama_stack_otel.telemetry import Telemetry
 
 RAG_TOOL = "builtin::rag/knowledge_search"
+AGENTS_CLIENT_VERSION = "0.2.12"  # the client this run is written for (requirements.txt)
 
 
 class Agents:
@@ -115,6 +116,19 @@ class Agents:
                               attributes={**attributes, semconv.AGENTS_COUNT: len(self.agent_ids)})
         self.agent_ids, self.registered = [], None  # removed, or reported: never twice
         return problems
+
+
+def client_without_agents_api(server_version: str | None) -> UserError:
+    """The installed client cannot make this run (llama-stack-client 0.7 and later have no
+    Agents API): which one can."""
+    from llama_stack_client import __version__ as installed
+
+    if server_version:
+        return UserError(f"Llama Stack {server_version} serves the Agents API, which llama-stack-client {installed} "
+                         f"no longer has — pip install 'llama-stack-client=={server_version}' to talk to it, or use a "
+                         "Llama Stack 0.4+ or OGX server")
+    return UserError(f"the Agents API (--api agents, LLAMA_STACK_API=agents) is not in llama-stack-client {installed} — "
+                     f"pip install 'llama-stack-client=={AGENTS_CLIENT_VERSION}' for it, or pass --api responses")
 
 
 def check_model(client: Any, model: str) -> None:

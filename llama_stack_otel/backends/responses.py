@@ -7,12 +7,9 @@ the file_search tool over that store (the questions chained by previous_response
 agent's session chains its turns), and the store, the files and the stored responses are
 removed at the end, also when the run fails or is interrupted.
 
-The 0.2.x client pinned in requirements.txt has these routes only under /v1/openai/v1, which
-newer servers do not serve, so the calls go through its generic get/post/delete (``Calls``):
-the same instrumented HTTP client, the same traceparent, the same exceptions and error
-messages. They go without the header in which that client announces its version: newer
-servers answer HTTP 426 to a client whose major.minor differs from theirs, and these calls
-are written for the newer API.
+The calls go through the installed client's typed methods where it has them for these routes
+(llama-stack-client 0.7.x), through its generic get/post/delete where it does not (0.2.x);
+calls.py picks one once, and this module reads the same JSON either way.
 The spans mean what they mean on 0.2.x (the phases check_server, ingest_documents and
 clean_up; the client instrumentor's invoke_agent per question with execute_tool file_search
 under it); there is no agent to create.
@@ -26,6 +23,7 @@ from typing import Any
 
 from llama_stack_otel import names, semconv
 from llama_stack_otel.backends import Removal, reading, remove_all, stream_answer
+from llama_stack_otel.backends.calls import GenericCalls, ServerCalls, as_json, for_client
 from llama_stack_otel.config import (
     API_AGENTS,
     API_RESPONSES,
@@ -46,31 +44,7 @@ INGEST_POLL_S = 0.2
 PROGRESS_EVERY_S = 5.0  # while files are still being processed
 CHUNK_OVERLAP_SHARE = 0.2  # of the chunk size
 MAX_SEARCH_RESULTS = 5  # chunks a search returns, as knowledge_search's default on 0.2.x
-VERSION_HEADER = "X-LlamaStack-Client-Version"
-
-
-class Calls:
-    """The client's generic HTTP methods, JSON in and out, without its version header."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    @staticmethod
-    def _options(options: dict | None) -> dict:
-        from llama_stack_client._types import Omit  # how the client drops one of its default headers
-
-        options = dict(options or {})
-        options["headers"] = {**options.get("headers", {}), VERSION_HEADER: Omit()}
-        return options
-
-    def get(self, path: str, *, options: dict | None = None) -> Any:
-        return self.client.get(path, cast_to=object, options=self._options(options))
-
-    def post(self, path: str, *, options: dict | None = None, **kwargs: Any) -> Any:
-        return self.client.post(path, cast_to=object, options=self._options(options), **kwargs)
-
-    def delete(self, path: str, *, options: dict | None = None) -> Any:
-        return self.client.delete(path, cast_to=object, options=self._options(options))
+HEALTH_TIMEOUT_S = 5.0
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -84,18 +58,18 @@ def version_tuple(version: str) -> tuple[int, ...]:
 
 
 def server_api(client: Any) -> tuple[str, str]:
-    """(which API the server has, its version) from GET /v1/version."""
-    version = str(Calls(client).get("/v1/version").get("version", ""))
+    """(which API the server has, its version) from GET /v1/version: the same route and the
+    generic call on every server and client, asked before the run knows which calls fit."""
+    version = str(GenericCalls(client).get("/v1/version").get("version", ""))
     if version_tuple(version) >= FIRST_RESPONSES_VERSION:
         return API_RESPONSES, version
     return API_AGENTS, version
 
 
-def check_model(client: Calls, model: str) -> str:
+def check_model(client: ServerCalls, model: str) -> str:
     """The server's id for the LLM the user named: newer servers prefix it with the provider
     (llama-cpp/gemma3-270m), so gemma3-270m finds it too."""
-    listed = client.get("/v1/models").get("data", [])
-    llms = sorted(str(m.get("id") or m.get("identifier")) for m in listed if model_type(m) == "llm")
+    llms = sorted(str(m.get("id") or m.get("identifier")) for m in client.models() if model_type(m) == "llm")
     for candidate in llms:
         if candidate == model or candidate.endswith(f"/{model}"):
             return candidate
@@ -111,7 +85,7 @@ class Responses:
     api = API_RESPONSES
 
     def __init__(self, client: Any, *, settings: Settings, run_id: str, telemetry: Telemetry, out: Console) -> None:
-        self.client = Calls(client)
+        self.client = for_client(client)
         self.settings = settings
         self.run_id = run_id
         self.telemetry = telemetry
@@ -141,7 +115,7 @@ class Responses:
             semconv.CHUNK_SIZE_TOKENS: settings.chunk_size_in_tokens,
         }) as span:
             self.vector_store_id = ""  # asked for: an interrupt may come before the answer
-            store = client.post("/v1/vector_stores", body={"name": self.vector_store_name})
+            store = client.create_vector_store(name=self.vector_store_name)
             self.vector_store_id = store_id = str(store["id"])
             span.set_attribute(semconv.DATA_SOURCE_ID, store_id)
             embedding_model = (store.get("metadata") or {}).get("embedding_model")
@@ -156,9 +130,7 @@ class Responses:
                 progress.update(done)
                 signals.checkpoint()
                 name = document.document_id.replace("/", "__") + ".txt"
-                uploaded = client.post("/v1/files", body={"purpose": "assistants"},
-                                       files=[("file", (name, document.text.encode(), "text/plain"))],
-                                       options={"headers": {"Content-Type": "multipart/form-data"}})
+                uploaded = client.upload(name=name, data=document.text.encode())
                 self.file_ids.append(uploaded["id"])
                 attached = attach(client, store_id, uploaded["id"], document_id=document.document_id,
                                   settings=settings)
@@ -169,8 +141,6 @@ class Responses:
 
     def ask(self, question: str) -> str:
         """One streamed response: the instrumentor's invoke_agent span, the answer printed."""
-        from llama_stack_client import Stream  # the client's SSE reader, imported after the instrumentation
-
         signals.checkpoint()
         body: dict[str, Any] = {
             "model": self.model, "input": question, "instructions": self.settings.instructions, "stream": True,
@@ -186,9 +156,9 @@ class Responses:
         response_id = None
         with self.telemetry.step(f"{semconv.INVOKE_AGENT} {names.AGENT}"):
             self.response_pending = True
-            events = self.client.post("/v1/responses", body=body, stream=True, stream_cls=Stream[object])
+            events = self.client.respond(body)
             with reading(events):
-                answer = stream_answer(self.out, question, (self._text(event) for event in events))
+                answer = stream_answer(self.out, question, (self._text(as_json(event)) for event in events))
             response_id = self.response_ids[-1] if not self.response_pending and self.response_ids else None
         if not response_id:
             raise UserError("the server's response stream ended without a response id", exit_code=EXIT_SERVER)
@@ -224,17 +194,17 @@ class Responses:
         if self.response_pending:  # it may have been stored before its id came back
             response_ids += [r for r in find_responses(client, run_id=self.run_id) if r not in response_ids]
         # A response whose stream was cut (Ctrl-C closes it at once) may never have been stored.
-        unfinished = {f"/v1/responses/{r}" for r in response_ids if r not in self.finished}
-        paths = [("stored response", f"/v1/responses/{r}") for r in response_ids]
+        removals = [Removal(f"stored response {r}", f"/v1/responses/{r}",
+                            partial(client.delete_response, r, timeout=timeout), maybe_absent=r not in self.finished)
+                    for r in response_ids]
         store_id = self.vector_store_id
         if store_id == "":  # asked for, answer never seen: it may exist all the same, under its name
             store_id = find_vector_store(client, name=self.vector_store_name)
         if store_id:
-            paths.append(("vector store", f"/v1/vector_stores/{store_id}"))
-        paths += [("file", f"/v1/files/{f}") for f in self.file_ids]
-        removals = [Removal(f"{what} {path.rsplit('/', 1)[1]}", path,
-                            partial(client.delete, path, options={"timeout": timeout}), maybe_absent=path in unfinished)
-                    for what, path in paths]
+            removals.append(Removal(f"vector store {store_id}", f"/v1/vector_stores/{store_id}",
+                                    partial(client.delete_vector_store, store_id, timeout=timeout)))
+        removals += [Removal(f"file {f}", f"/v1/files/{f}", partial(client.delete_file, f, timeout=timeout))
+                     for f in self.file_ids]
         attributes = {semconv.DATA_SOURCE_ID: self.vector_store_id} if self.vector_store_id else {}
         problems = remove_all(removals, telemetry=self.telemetry, url=self.settings.llama_stack_url,
                               attributes={**attributes, semconv.FILES_COUNT: len(self.file_ids)})
@@ -266,31 +236,30 @@ class Progress:
             self.last = now
 
 
-def attach(client: Calls, store_id: str, file_id: str, *, document_id: str, settings: Settings) -> dict:
+def attach(client: ServerCalls, store_id: str, file_id: str, *, document_id: str, settings: Settings) -> dict:
     """Add one uploaded file to the vector store. 0.7.3 and OGX 1.5 process the file inside this
     call and answer its final status; with their file workers dead the call never returns,
     so it gets --stall-timeout, not --timeout."""
     from llama_stack_client import APITimeoutError
 
     try:
-        return client.post(f"/v1/vector_stores/{store_id}/files", options={"timeout": settings.stall_timeout},
-                           body={"file_id": file_id, "chunking_strategy": chunking(settings)})
+        return client.attach(store_id, file_id, chunking_strategy=chunking(settings), timeout=settings.stall_timeout)
     except APITimeoutError as exc:
         raise UserError(f"Llama Stack did not finish processing {document_id} within {settings.stall_timeout:g} s"
                         f"{server_health(client)} — see the server's log, or raise --stall-timeout",
                         exit_code=EXIT_SERVER, trace_message="a document's ingestion stalled") from exc
 
 
-def server_health(client: Calls) -> str:
+def server_health(client: ServerCalls) -> str:
     """A few words on what the server's /v1/health says, when it is not OK ("" when it is)."""
     try:
-        status = str(client.get("/v1/health", options={"timeout": 5.0}).get("status", "?"))
+        status = str(client.health(timeout=HEALTH_TIMEOUT_S).get("status", "?"))
     except Exception:  # noqa: BLE001 - only a hint for the error line
         return " (nor does it answer /v1/health)"
     return "" if status.upper() == "OK" else f" (its /v1/health says {status})"
 
 
-def wait_until_processed(client: Calls, vector_store_id: str, pending: dict[str, tuple[str, dict]], *,
+def wait_until_processed(client: ServerCalls, vector_store_id: str, pending: dict[str, tuple[str, dict]], *,
                          progress: Progress, stall_timeout: float) -> None:
     """Follow each attached file's status until all are completed. Servers that embed in the
     background answer in_progress; while files are, a line says how many of the total are done.
@@ -324,7 +293,7 @@ def wait_until_processed(client: Calls, vector_store_id: str, pending: dict[str,
         signals.checkpoint()
         time.sleep(INGEST_POLL_S)
         for file_id in pending:
-            pending[file_id] = (pending[file_id][0], client.get(f"/v1/vector_stores/{vector_store_id}/files/{file_id}"))
+            pending[file_id] = (pending[file_id][0], client.attached_file(vector_store_id, file_id))
 
 
 def tool_choice(settings: Settings) -> Any:
@@ -340,17 +309,17 @@ def server_error(event: dict) -> str:
     return error_message((event.get("response") or {}).get("error") or event.get("error") or "no reason given")
 
 
-def find_vector_store(client: Any, *, name: str) -> str | None:
+def find_vector_store(client: ServerCalls, *, name: str) -> str | None:
     try:
-        stores = client.get("/v1/vector_stores", options={"params": {"limit": 100}}).get("data", [])
+        stores = client.vector_stores()
     except Exception:  # noqa: BLE001 - the clean-up goes on; the caller reports what it could not remove
         return None
     return next((str(s["id"]) for s in stores if s.get("name") == name), None)
 
 
-def find_responses(client: Any, *, run_id: str) -> list[str]:
+def find_responses(client: ServerCalls, *, run_id: str) -> list[str]:
     try:
-        stored = client.get("/v1/responses", options={"params": {"limit": 100}}).get("data", [])
+        stored = client.responses()
     except Exception:  # noqa: BLE001 - the clean-up goes on with the ids it has
         return []
     return [str(r["id"]) for r in stored if (r.get("metadata") or {}).get(names.RUN_ID_METADATA) == run_id]

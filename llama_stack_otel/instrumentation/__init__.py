@@ -74,7 +74,10 @@ class LlamaStackClientInstrumentor(BaseInstrumentor):
                                meter_provider=kwargs.get("meter_provider"),
                                capture=capture_content_from_env() if capture is None else bool(capture)))
         wrap_function_wrapper(CLIENT_MODULE, "SyncAPIClient.request", hooks.request)
-        if _agent_class() is not None:
+        agent = _agent_class()
+        # llama-stack-client 0.7 has no Agent.initialize; its Agent is not hooked here (stop-gap
+        # until the instrumentor covers that client line).
+        if agent is not None and hasattr(agent, "initialize"):
             wrap_function_wrapper(AGENT_MODULE, "Agent.initialize", hooks.agent_initialize)
             wrap_function_wrapper(AGENT_MODULE, "Agent.create_turn", hooks.agent_create_turn)
 
@@ -83,7 +86,7 @@ class LlamaStackClientInstrumentor(BaseInstrumentor):
 
         unwrap(SyncAPIClient, "request")
         agent = _agent_class()
-        if agent is not None:
+        if agent is not None and hasattr(agent, "initialize"):
             unwrap(agent, "initialize")
             unwrap(agent, "create_turn")
 

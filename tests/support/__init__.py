@@ -1,6 +1,7 @@
 """What the tests (and bench/) share, one module per concern:
 
-- script: run the script as a user does, and read what it printed (one-line errors, ingestion, answers);
+- script: run the script as a user does, with either client line (client_python), and read what it printed
+  (one-line errors, ingestion, answers);
 - agent_run: the two-question run of the end-to-end tests, its answers and --verify's tree and verdict;
 - otlp_receiver: a real OTLP/HTTP receiver in-process, which also answers Jaeger's query API (and can
   want a header, speak only TLS);

@@ -12,6 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+from local import stack
 from local.stack import PROJECT_ROOT
 
 SCRIPT = PROJECT_ROOT / "llama_stack_agent_rag_otel.py"
@@ -28,6 +31,30 @@ SCRIPT_ENV_VARS = (
     "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST", "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE",
     "LLAMA_STACK_API_KEY", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_COMPRESSION",
 )
+
+
+
+def pinned_client(requirements: Path) -> str:
+    """The llama-stack-client version a requirements file pins."""
+    return next(line.split("==", 1)[1].strip() for line in requirements.read_text().splitlines()
+                if line.startswith("llama-stack-client=="))
+
+
+# The client lines the script runs with: the suite's own venv (Python 3.11, requirements.txt),
+# and today's client in a Python 3.12 venv (requirements-0.7.txt, built by local/stack.py).
+PINNED_CLIENT = pinned_client(PROJECT_ROOT / "requirements.txt")
+CURRENT_CLIENT = pinned_client(stack.CURRENT_CLIENT_REQS[0])
+
+
+def client_python(client: str) -> str:
+    """The python that runs the script with that llama-stack-client version."""
+    if client == PINNED_CLIENT:
+        return sys.executable
+    assert client == CURRENT_CLIENT, client
+    try:
+        return str(stack.current_client_venv() / "bin" / "python")
+    except stack.StackError as error:
+        pytest.fail(f"no venv with llama-stack-client {client}: {error}", pytrace=False)
 
 
 @dataclass
@@ -54,10 +81,12 @@ def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if k not in SCRIPT_ENV_VARS}, **(env or {})}
 
 
-def run_script(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> ScriptRun:
-    """Run the script the way a user does: a subprocess with real argv and environment."""
+def run_script(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
+               python: str | Path = sys.executable) -> ScriptRun:
+    """Run the script the way a user does: a subprocess with real argv and environment, with
+    python (default: the suite's own; client_python() gives another client's)."""
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
+        [str(python), str(SCRIPT), *args],
         env=clean_env(env), capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT,
     )
     return ScriptRun(result.returncode, result.stdout, result.stderr)
