@@ -196,9 +196,11 @@ def server_base_python(profile: Profile) -> Path | None:
     executable (a pyenv shim in a venv would follow whatever version pyenv selects later).
     LLAMA_STACK_PYTHON<major><minor> (e.g. LLAMA_STACK_PYTHON312) names it; else pyenv's
     newest of that version, else python<major>.<minor> on PATH."""
-    wanted = profile.python
-    if wanted is None:
-        return None
+    return None if profile.python is None else find_python(profile.python, needed_by=f"Llama Stack {profile.version}")
+
+
+def find_python(wanted: str, *, needed_by: str) -> Path:
+    """Python wanted (major.minor) as server_base_python finds it, or StackError naming needed_by."""
     setting = f"LLAMA_STACK_PYTHON{wanted.replace('.', '')}"
     if os.environ.get(setting):
         candidates = [os.environ[setting]]
@@ -218,7 +220,7 @@ def server_base_python(profile: Profile) -> Path | None:
         lines = result.stdout.split("\n")
         if result.returncode == 0 and lines[0] == wanted:
             return Path(lines[1])
-    raise StackError(f"Llama Stack {profile.version} needs Python {wanted}: none found (tried "
+    raise StackError(f"{needed_by} needs Python {wanted}: none found (tried "
                      f"{', '.join(candidates) or f'pyenv and python{wanted} on PATH'}); "
                      f"set {setting}=/path/to/python{wanted}")
 

@@ -287,11 +287,16 @@ def test_local_run_config_is_loopback_only_with_faiss_and_otel():
 
 
 def test_requirements_are_pinned():
+    instrumentation_envs = sorted(str(p.relative_to(PROJECT_ROOT))
+                                  for p in (PROJECT_ROOT / "instrumentation/tests/requirements").glob("*.txt"))
+    assert len(instrumentation_envs) == 5  # common.txt and the four Python 3.12 client releases
     for name in ("requirements.txt", "requirements-dev.txt", "local/requirements-server.txt",
                  "local/requirements-server-0.7.txt", "local/requirements-server-ogx.txt",
-                 "local/requirements-phoenix.txt", "local/requirements-model.txt"):
+                 "local/requirements-phoenix.txt", "local/requirements-model.txt", *instrumentation_envs):
         for line in (PROJECT_ROOT / name).read_text().splitlines():
             line = line.split("#")[0].strip()
+            if line == "./instrumentation":  # this repository's own instrumentor, as it is in the clone
+                continue
             if line and not line.startswith("-r"):
                 assert "==" in line, f"{name}: {line} is not pinned"
 

@@ -32,11 +32,12 @@ from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.genai.handler import TelemetryHandler
 from opentelemetry.util.genai.types import Error
 
-from llama_stack_otel import __version__, semconv
-from llama_stack_otel.instrumentation.payloads import as_json, text_parts
-from llama_stack_otel.telemetry import DURATION_BUCKETS_S, record_failure, safe_error_message
+from llama_stack_otel_instrumentation import semconv
+from llama_stack_otel_instrumentation.failures import record_failure, safe_error_message
+from llama_stack_otel_instrumentation.payloads import as_json, text_parts
+from llama_stack_otel_instrumentation.version import __version__
 
-SCOPE = "llama_stack_otel.instrumentation"
+SCOPE = "llama_stack_otel_instrumentation"
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 KNOWN_AGENTS = 256  # agent ids remembered, for the turns of agents this process created
@@ -87,7 +88,7 @@ class Recorder:
         # The histogram util-genai records invoke_agent into (same name, unit and buckets).
         self.operation_duration = meter.create_histogram(
             "gen_ai.client.operation.duration", unit="s", description="Duration of GenAI client operation",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS_S)
+            explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS_S)
         self.capture = capture
         self.agents: OrderedDict[str, AgentInfo] = OrderedDict()
 

@@ -1,11 +1,11 @@
 """OpenTelemetry instrumentation for llama-stack-client: GenAI spans and metrics for any app.
 
-    from llama_stack_otel.instrumentation import LlamaStackClientInstrumentor
+    from llama_stack_otel_instrumentation import LlamaStackClientInstrumentor
 
     LlamaStackClientInstrumentor().instrument()  # after setting up the tracer provider
 
 or, with no code change, ``opentelemetry-instrument python my_app.py`` once this package is
-installed (``pip install .``): it registers under the ``opentelemetry_instrumentor`` entry point.
+installed (``pip install ./instrumentation``): it registers under the ``opentelemetry_instrumentor`` entry point.
 
 What an app does through the client becomes spans in the OpenTelemetry GenAI conventions, with
 OpenInference span kinds so that Phoenix shows them as such (hooks.py lists the calls):
@@ -21,7 +21,7 @@ and ``gen_ai.client.token.usage`` (and util-genai's ``gen_ai.execute_tool.durati
 
 Private by default: sizes, counts and ids only. Messages, instructions, tool arguments and
 results go in only when ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` asks for span
-content (true, SPAN_ONLY or SPAN_AND_EVENT; see config.capture_content_setting), or when
+content (true, SPAN_ONLY or SPAN_AND_EVENT; see content.py), or when
 ``instrument(capture_content=True)`` says so. A streamed answer's span ends when the stream is
 consumed, closed or fails; the app gets the same objects as without the instrumentation, and a
 failure inside the instrumentation is logged, never raised into the app's call.
@@ -40,23 +40,15 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from llama_stack_otel.config import ConfigError, capture_content_setting
-from llama_stack_otel.instrumentation.package import _instruments
-from llama_stack_otel.instrumentation.scope import agent_name
+from llama_stack_otel_instrumentation.content import capture_content_from_env
+from llama_stack_otel_instrumentation.package import _instruments
+from llama_stack_otel_instrumentation.scope import agent_name
 
 __all__ = ["LlamaStackClientInstrumentor", "agent_name"]
 
 _log = logging.getLogger(__name__)
 CLIENT_MODULE = "llama_stack_client._base_client"
 AGENT_MODULE = "llama_stack_client.lib.agents.agent"
-
-
-def capture_content_from_env() -> bool:
-    try:
-        return capture_content_setting()
-    except ConfigError as error:  # an app is not failed for a typo in a telemetry variable
-        _log.warning("%s; recording no content", error)
-        return False
 
 
 class LlamaStackClientInstrumentor(BaseInstrumentor):
@@ -66,8 +58,8 @@ class LlamaStackClientInstrumentor(BaseInstrumentor):
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
-        from llama_stack_otel.instrumentation.calls import Recorder
-        from llama_stack_otel.instrumentation.hooks import Hooks
+        from llama_stack_otel_instrumentation.calls import Recorder
+        from llama_stack_otel_instrumentation.hooks import Hooks
 
         capture = kwargs.get("capture_content")
         hooks = Hooks(Recorder(tracer_provider=kwargs.get("tracer_provider"),

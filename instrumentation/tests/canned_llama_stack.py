@@ -1,11 +1,11 @@
 """A loopback HTTP server that answers like Llama Stack, from canned JSON and server-sent events.
 
-For the instrumentor's tests and its benchmark: the real llama-stack-client talks to it over
-real HTTP, so what the instrumentation sees is what it sees against a server. It answers the
-calls of a RAG agent on 0.2.x (create an agent, list its tools, open a session, a streamed or
-whole turn, delete the agent) and of the Responses API (a streamed or whole response), and
-keeps every request it got. The events are shaped like Llama Stack 0.2.12's agent turns and
-0.7.3's responses (see ``rag_turn`` and ``rag_response``); a test swaps in its own.
+For the instrumentor's tests and its benchmark (the app's bench/instrumentor_cost.py): the real
+llama-stack-client talks to it over real HTTP, so what the instrumentation sees is what it sees
+against a server. It answers the calls of a RAG agent on 0.2.x (create an agent, list its tools,
+open a session, a streamed or whole turn, delete the agent) and of the Responses API (a streamed or
+whole response), and keeps every request it got. The events are shaped like Llama Stack 0.2.12's
+agent turns and 0.7.3's responses (see ``rag_turn`` and ``rag_response``); a test swaps in its own.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-from tests.support.http_reply import reply
 
 AGENT_ID = "agent-1"
 SESSION_ID = "session-1"
@@ -121,6 +119,14 @@ def whole_response(events: list[dict]) -> dict:
     return events[-1]["response"]
 
 
+def reply(handler: BaseHTTPRequestHandler, body: bytes, *, content_type: str, status: int = 200) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 @dataclass
 class Seen:
     method: str
@@ -204,7 +210,8 @@ def serving(canned: CannedLlamaStack | None = None) -> Iterator[CannedLlamaStack
     canned = canned or CannedLlamaStack()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(canned))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() waits for the loop to look, at every test's end.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     canned.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:

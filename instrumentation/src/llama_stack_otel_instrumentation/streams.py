@@ -18,7 +18,7 @@ from typing import Any
 
 from opentelemetry.util.genai.stream import SyncStreamWrapper
 
-from llama_stack_otel.instrumentation.calls import AgentCall, guarded
+from llama_stack_otel_instrumentation.calls import AgentCall, guarded
 
 
 class TracedStream(SyncStreamWrapper[Any]):

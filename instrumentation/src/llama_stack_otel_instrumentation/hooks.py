@@ -26,13 +26,12 @@ from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 
-from llama_stack_otel import semconv
-from llama_stack_otel.instrumentation import scope
-from llama_stack_otel.instrumentation.calls import AgentCall, AgentInfo, Recorder, Server, guarded
-from llama_stack_otel.instrumentation.payloads import field, last_user_text, text_parts
-from llama_stack_otel.instrumentation.responses import ResponseEvents
-from llama_stack_otel.instrumentation.streams import TracedStream
-from llama_stack_otel.instrumentation.turns import TurnEvents
+from llama_stack_otel_instrumentation import scope, semconv
+from llama_stack_otel_instrumentation.calls import AgentCall, AgentInfo, Recorder, Server, guarded
+from llama_stack_otel_instrumentation.payloads import field, last_user_text, text_parts
+from llama_stack_otel_instrumentation.responses import ResponseEvents
+from llama_stack_otel_instrumentation.streams import TracedStream
+from llama_stack_otel_instrumentation.turns import TurnEvents
 
 CREATE_AGENT = re.compile(r"/v1/agents")
 CREATE_SESSION = re.compile(r"/v1/agents/(?P<agent>[^/]+)/session")
