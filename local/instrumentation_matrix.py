@@ -4,10 +4,11 @@
 
 The way instrumentation packages test library versions (tox envs per release): the oldest and
 the latest release of each client line the instrumentor supports, one after the other, each
-announced before it runs. llama-stack-client 0.2.12 runs in the client venv (Python 3.11, the
-app's requirements); the others need Python 3.12 (found as the local stack finds it) and get a
-venv of their own from instrumentation/tests/requirements/common.txt + <env>.txt. The tests
-import the instrumentor from its source (instrumentation/src) and nothing of the app.
+announced before it runs. Each gets a cached venv from instrumentation/tests/requirements/
+common.txt + <env>.txt: llama-stack-client 0.2.12 (the app's pinned client) on the Python
+running this (3.11), the others on Python 3.12 (found as the local stack finds it). None of them
+installs the instrumentor or the app: the tests import it from its source (instrumentation/src,
+on pytest's path), so an edit is tested without a rebuild.
 """
 
 from __future__ import annotations
@@ -32,17 +33,13 @@ class Env:
     requirements: tuple[Path, ...]
 
 
-ENVS = (
-    Env("llama-stack-client-0.2.12", None, (PROJECT_ROOT / "requirements.txt", PROJECT_ROOT / "requirements-dev.txt")),
-    *(Env(name, "3.12", (REQUIREMENTS / "common.txt", REQUIREMENTS / f"{name}.txt"))
-      for name in ("llama-stack-client-0.7.0", "llama-stack-client-0.7.5", "ogx-client-1.0.0", "ogx-client-1.1.3")),
-)
+ENVS = tuple(Env(name, python, (REQUIREMENTS / "common.txt", REQUIREMENTS / f"{name}.txt")) for name, python in (
+    ("llama-stack-client-0.2.12", None), ("llama-stack-client-0.7.0", "3.12"), ("llama-stack-client-0.7.5", "3.12"),
+    ("ogx-client-1.0.0", "3.12"), ("ogx-client-1.1.3", "3.12")))
 
 
 def venv_of(env: Env) -> Path:
-    if env.python is None:
-        return ensure("client", list(env.requirements))
-    python = find_python(env.python, needed_by=f"the {env.name} tests")
+    python = None if env.python is None else find_python(env.python, needed_by=f"the {env.name} tests")
     return ensure(f"instr-{env.name}", list(env.requirements), python)
 
 

@@ -289,7 +289,7 @@ def test_local_run_config_is_loopback_only_with_faiss_and_otel():
 def test_requirements_are_pinned():
     instrumentation_envs = sorted(str(p.relative_to(PROJECT_ROOT))
                                   for p in (PROJECT_ROOT / "instrumentation/tests/requirements").glob("*.txt"))
-    assert len(instrumentation_envs) == 5  # common.txt and the four Python 3.12 client releases
+    assert len(instrumentation_envs) == 6  # common.txt and the five client releases
     for name in ("requirements.txt", "requirements-dev.txt", "local/requirements-server.txt",
                  "local/requirements-server-0.7.txt", "local/requirements-server-ogx.txt",
                  "local/requirements-phoenix.txt", "local/requirements-model.txt", *instrumentation_envs):

@@ -22,6 +22,9 @@ from typing import Any
 
 AGENT_ID = "agent-1"
 SESSION_ID = "session-1"
+CONVERSATION_ID = "conv_1"
+CHAT_ID = "chatcmpl-1"
+MODEL = "llama-cpp/gemma3-270m"
 RESPONSE_ID = "resp_1"
 VECTOR_STORE = "vs_1"
 TOOL = {"identifier": "knowledge_search", "provider_id": "rag-runtime", "toolgroup_id": "builtin::rag",
@@ -119,12 +122,78 @@ def whole_response(events: list[dict]) -> dict:
     return events[-1]["response"]
 
 
+def function_call_response(*, name: str, arguments: str, call_id: str = "call_fn_1",
+                           response_id: str = "resp_fn") -> list[dict]:
+    """A response that asks the client to run one of its functions (an Agent's client-side tool)."""
+    base = {"id": response_id, "object": "response", "model": MODEL, "status": "in_progress", "output": []}
+    item = {"id": "fc_1", "type": "function_call", "call_id": call_id, "name": name, "arguments": arguments,
+            "status": "completed"}
+    ended = {**base, "status": "completed", "output": [item],
+             "usage": {"input_tokens": 30, "output_tokens": 5, "total_tokens": 35}}
+    return [
+        {"type": "response.created", "response": base},
+        {"type": "response.in_progress", "response": base},
+        {"type": "response.output_item.added", "item": {**item, "status": "in_progress"}, "output_index": 0},
+        {"type": "response.output_item.done", "item": item, "output_index": 0},
+        {"type": "response.completed", "response": ended},
+    ]
+
+
+def chat_answer(answer: list[str], *, usage: tuple[int, int] = (11, 4)) -> dict:
+    """An OpenAI-style chat completion (/v1/chat/completions, 0.2.x: /v1/openai/v1/chat/completions)."""
+    return {"id": CHAT_ID, "object": "chat.completion", "created": 1764000000, "model": MODEL,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(answer)},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}}
+
+
+def chat_chunks(answer: list[str], *, usage: tuple[int, int] = (11, 4)) -> list[dict]:
+    """The same answer streamed: a chunk per piece, the finish reason, then usage."""
+    def chunk(delta: dict, finish: str | None = None) -> dict:
+        return {"id": CHAT_ID, "object": "chat.completion.chunk", "created": 1764000000, "model": MODEL,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return [chunk({"role": "assistant", "content": ""}), *(chunk({"content": piece}) for piece in answer),
+            chunk({}, "stop"),
+            {"id": CHAT_ID, "object": "chat.completion.chunk", "created": 1764000000, "model": MODEL, "choices": [],
+             "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}}]
+
+
+def inference_answer(answer: list[str], *, usage: tuple[int, int] = (11, 4)) -> dict:
+    """Llama Stack 0.2.x's own chat completion (/v1/inference/chat-completion)."""
+    return {"completion_message": {"role": "assistant", "content": "".join(answer), "stop_reason": "end_of_turn"},
+            "metrics": usage_metrics(*usage)}
+
+
+def inference_chunks(answer: list[str], *, usage: tuple[int, int] = (11, 4)) -> list[dict]:
+    return [{"event": {"event_type": "start", "delta": {"type": "text", "text": ""}}},
+            *({"event": {"event_type": "progress", "delta": {"type": "text", "text": piece}}} for piece in answer),
+            {"event": {"event_type": "complete", "delta": {"type": "text", "text": ""}, "stop_reason": "end_of_turn"},
+             "metrics": usage_metrics(*usage)}]
+
+
+EMBEDDING = [0.125, -0.5, 0.25, 0.0625]
+
+
+def search_results(chunk_text: str) -> dict:
+    """A vector store search's page of results."""
+    return {"object": "vector_store.search_results.page", "search_query": "q", "has_more": False, "next_page": None,
+            "data": [{"file_id": "file-1", "filename": "a.txt", "score": 0.9, "attributes": {},
+                      "content": [{"type": "text", "text": chunk_text}]},
+                     {"file_id": "file-2", "filename": "b.txt", "score": 0.5, "attributes": {},
+                      "content": [{"type": "text", "text": "use a process manager"}]}]}
+
+
 def reply(handler: BaseHTTPRequestHandler, body: bytes, *, content_type: str, status: int = 200) -> None:
     handler.send_response(status)
     handler.send_header("Content-Type", content_type)
     handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
     handler.wfile.write(body)
+
+
+# The GenAI routes refuse_with refuses.
+REFUSED = (r"/v1(/openai/v1)?/(responses|chat/completions|embeddings|vector_stores/[^/]+/search)"
+           r"|/v1/agents/.+/turn|/v1/inference/.+|/v1/vector-io/query|/v1/tool-runtime/.+")
 
 
 @dataclass
@@ -141,7 +210,11 @@ class CannedLlamaStack:
 
     turn: list[dict] = field(default_factory=list)
     response: list[dict] = field(default_factory=list)
-    refuse_with: int | None = None  # an HTTP status for every turn and response, quoting the request back
+    # Responses served before `response`, one per call, in order (an Agent's tool round trips).
+    responses_first: list[list[dict]] = field(default_factory=list)
+    answer: list[str] = field(default_factory=lambda: ["ACANARY-9e02: ", "send SIGTERM."])  # chat answers
+    chunk_text: str = "DCANARY-4c7d: send SIGTERM and close the server"  # what searches find
+    refuse_with: int | None = None  # an HTTP status for every GenAI call, quoting the request back
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
 
@@ -170,21 +243,25 @@ def _handler(canned: CannedLlamaStack) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 return None
 
-        def _json(self, value: Any, status: int = 200) -> None:
+        def _json(self, value: Any, status: int = 200) -> bool:
             reply(self, json.dumps(value).encode(), content_type="application/json", status=status)
+            return True
 
-        def _events(self, events: list[dict]) -> None:
+        def _events(self, events: list[dict]) -> bool:
             # One body, sent at once: the client's SSE decoder splits it into events.
             body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
             reply(self, body, content_type="text/event-stream")
+            return True
 
         def _answer(self) -> None:
             body = self._read()
             path = self.path.split("?", 1)[0]
             canned.seen.append(Seen(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body))
             stream = bool((body or {}).get("stream"))
-            if canned.refuse_with and re.fullmatch(r"/v1(/openai/v1)?/responses|/v1/agents/.+/turn", path):
+            if canned.refuse_with and re.fullmatch(REFUSED, path):
                 return self._json({"detail": f"invalid request: {json.dumps(body)}"}, status=canned.refuse_with)
+            if self._genai(path, body or {}, stream):
+                return None
             if self.command == "POST" and path == "/v1/agents":
                 return self._json({"agent_id": AGENT_ID})
             if self.command == "GET" and path == "/v1/tools":
@@ -194,10 +271,45 @@ def _handler(canned: CannedLlamaStack) -> type[BaseHTTPRequestHandler]:
             if self.command == "POST" and re.fullmatch(r"/v1/agents/[^/]+/session/[^/]+/turn", path):
                 return self._events(canned.turn) if stream else self._json(whole_turn(canned.turn))
             if self.command == "POST" and re.fullmatch(r"/v1(/openai/v1)?/responses", path):
-                return self._events(canned.response) if stream else self._json(whole_response(canned.response))
+                events = canned.responses_first.pop(0) if canned.responses_first else canned.response
+                return self._events(events) if stream else self._json(whole_response(events))
+            if self.command == "POST" and re.fullmatch(r"/v1(/openai/v1)?/conversations", path):
+                return self._json({"id": CONVERSATION_ID, "object": "conversation", "created_at": 1764000000,
+                                   "metadata": (body or {}).get("metadata") or {}})
             if self.command == "DELETE":
                 return self._json({})
             return self._json({"detail": f"no canned answer for {self.command} {path}"}, status=404)
+
+        def _genai(self, path: str, body: dict, stream: bool) -> bool | None:
+            """Chat, embeddings, searches and tools: True once answered; None for other routes."""
+            if self.command != "POST":
+                return None
+            if re.fullmatch(r"/v1(/openai/v1)?/chat/completions", path):
+                return self._events(chat_chunks(canned.answer)) if stream else self._json(chat_answer(canned.answer))
+            if path == "/v1/inference/chat-completion":
+                return (self._events(inference_chunks(canned.answer)) if stream
+                        else self._json(inference_answer(canned.answer)))
+            if re.fullmatch(r"/v1(/openai/v1)?/embeddings", path):
+                inputs = body.get("input")
+                count = len(inputs) if isinstance(inputs, list) else 1
+                return self._json({"object": "list", "model": body.get("model", MODEL),
+                                   "data": [{"object": "embedding", "index": i, "embedding": EMBEDDING}
+                                            for i in range(count)],
+                                   "usage": {"prompt_tokens": 5 * count, "total_tokens": 5 * count}})
+            if path == "/v1/inference/embeddings":
+                return self._json({"embeddings": [EMBEDDING for _ in body.get("contents") or [""]]})
+            if re.fullmatch(r"/v1(/openai/v1)?/vector_stores/[^/]+/search", path):
+                return self._json(search_results(canned.chunk_text))
+            if path == "/v1/vector-io/query":
+                return self._json({"chunks": [{"content": canned.chunk_text, "metadata": {"document_id": "a.md"}},
+                                              {"content": "use a process manager", "metadata": {"document_id": "b"}}],
+                                   "scores": [0.9, 0.5]})
+            if path == "/v1/tool-runtime/rag-tool/query":
+                return self._json({"content": [{"type": "text", "text": f"Result 1\nContent: {canned.chunk_text}\n"}],
+                                   "metadata": {"document_ids": ["a.md", "b.md"]}})
+            if path == "/v1/tool-runtime/invoke":
+                return self._json({"content": f"{body.get('tool_name')} ran", "metadata": {}})
+            return None
 
         do_GET = do_POST = do_DELETE = _answer
 

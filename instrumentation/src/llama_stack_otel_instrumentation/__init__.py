@@ -1,89 +1,119 @@
-"""OpenTelemetry instrumentation for llama-stack-client: GenAI spans and metrics for any app.
+"""OpenTelemetry instrumentation for Llama Stack's Python clients: GenAI spans and metrics for any app.
 
     from llama_stack_otel_instrumentation import LlamaStackClientInstrumentor
 
     LlamaStackClientInstrumentor().instrument()  # after setting up the tracer provider
 
-or, with no code change, ``opentelemetry-instrument python my_app.py`` once this package is
-installed (``pip install ./instrumentation``): it registers under the ``opentelemetry_instrumentor`` entry point.
+(``OgxClientInstrumentor`` for ogx-client), or, with no code change, ``opentelemetry-instrument
+python my_app.py`` once this package is installed: it registers both under the
+``opentelemetry_instrumentor`` entry point, and the one whose client is not installed does
+nothing.
 
-What an app does through the client becomes spans in the OpenTelemetry GenAI conventions, with
-OpenInference span kinds so that Phoenix shows them as such (hooks.py lists the calls):
-
-    create_agent <name>     CLIENT, AGENT       a 0.2.x agent: model, tool groups' vector DB, agent id
-    create_session <name>   CLIENT, CHAIN       its session: gen_ai.conversation.id
-    invoke_agent <name>     CLIENT, AGENT       a turn (0.2.x) or a Responses API call (0.4+, OGX):
-                                                time to first chunk, finish reason, usage when reported
-    execute_tool <tool>     INTERNAL, RETRIEVER or TOOL   each tool the server ran in it
-
-with the metrics ``gen_ai.client.operation.duration``, ``gen_ai.client.operation.time_to_first_chunk``
-and ``gen_ai.client.token.usage`` (and util-genai's ``gen_ai.execute_tool.duration``).
+What an app does through the client — sync or async client, the library's Agent or AsyncAgent —
+becomes spans in the OpenTelemetry GenAI conventions, with OpenInference span kinds so that
+Phoenix shows them as such (operations.py lists them): ``invoke_agent`` for a Responses API
+call or an agent's turn (with ``execute_tool`` for each tool run in it), ``chat <model>``,
+``embeddings <model>``, ``retrieval <store>``, ``execute_tool <tool>``, ``create_agent``, and
+spans for session and conversation creation; with the metrics ``gen_ai.client.operation.duration``,
+``gen_ai.client.operation.time_to_first_chunk`` and ``gen_ai.client.token.usage``.
 
 Private by default: sizes, counts and ids only. Messages, instructions, tool arguments and
 results go in only when ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` asks for span
-content (true, SPAN_ONLY or SPAN_AND_EVENT; see content.py), or when
-``instrument(capture_content=True)`` says so. A streamed answer's span ends when the stream is
-consumed, closed or fails; the app gets the same objects as without the instrumentation, and a
-failure inside the instrumentation is logged, never raised into the app's call.
+content (true, SPAN_ONLY or SPAN_AND_EVENT; content.py), or when ``instrument(capture_content=True)``
+says so.
 
-``agent_name("rag-agent")`` names the agent of the calls made inside it (a Responses API call
-names none). Not covered: the async client and AsyncAgent, tools the Agent class runs client-side.
+It never harms the app: ``instrument()`` raises nothing on any client version and leaves nothing
+half-applied (adapters/); with it on, every call and stream gives the app what it gives without
+it — the same objects, exceptions, events and laziness; a failure inside the instrumentation is
+logged, never raised into the app's call.
+
+``agent_name("rag-agent")`` names the agent of the calls made inside it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Collection
+from types import ModuleType
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
 
-from llama_stack_otel_instrumentation.content import capture_content_from_env
-from llama_stack_otel_instrumentation.package import _instruments
+from llama_stack_otel_instrumentation.package import LLAMA_STACK_CLIENT, OGX_CLIENT
 from llama_stack_otel_instrumentation.scope import agent_name
+from llama_stack_otel_instrumentation.version import __version__
 
-__all__ = ["LlamaStackClientInstrumentor", "agent_name"]
+__all__ = ["LlamaStackClientInstrumentor", "OgxClientInstrumentor", "__version__", "agent_name"]
 
 _log = logging.getLogger(__name__)
-CLIENT_MODULE = "llama_stack_client._base_client"
-AGENT_MODULE = "llama_stack_client.lib.agents.agent"
 
 
-class LlamaStackClientInstrumentor(BaseInstrumentor):
-    """Traces what an app does through llama-stack-client (sync client and Agent class)."""
+def _adapters() -> list[ModuleType]:
+    """The adapters, in the order they are tried (the first that applies is used)."""
+    from llama_stack_otel_instrumentation.adapters import stainless
+
+    return [stainless]
+
+
+class _ClientInstrumentor(BaseInstrumentor):
+    """Traces one client package; the subclasses name it. Everything else is shared."""
+
+    package = ""  # the client's import name
+    requirement = ""  # what instrumentation_dependencies() says it instruments
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
+        return (self.requirement,)
+
+    def instrument(self, **kwargs: Any) -> None:
+        """BaseInstrumentor's, but an absent client is one quiet line, not an error: both
+        instrumentors load wherever one of the clients is installed."""
+        try:
+            installed = importlib.util.find_spec(self.package) is not None
+        except (ImportError, ValueError):
+            installed = False
+        if not installed:
+            _log.debug("%s is not installed; %s does nothing", self.package, type(self).__name__)
+            return None
+        try:
+            return super().instrument(**kwargs)
+        except Exception:  # noqa: BLE001 - an app is never failed by its telemetry
+            _log.warning("%s: instrumenting %s failed; it is left uninstrumented", type(self).__name__,
+                         self.package, exc_info=True)
+            return None
 
     def _instrument(self, **kwargs: Any) -> None:
+        from llama_stack_otel_instrumentation import adapters
         from llama_stack_otel_instrumentation.calls import Recorder
-        from llama_stack_otel_instrumentation.hooks import Hooks
+        from llama_stack_otel_instrumentation.content import capture_content_from_env
+        from llama_stack_otel_instrumentation.operations import Operations
 
+        self._applied: list[adapters.Applied] = []
+        adapter = next((module for module in _adapters() if module.applies(self.package)), None)
+        if adapter is None:
+            _log.info("%s: no adapter for this version of %s yet; not traced", type(self).__name__, self.package)
+            return
         capture = kwargs.get("capture_content")
-        hooks = Hooks(Recorder(tracer_provider=kwargs.get("tracer_provider"),
-                               meter_provider=kwargs.get("meter_provider"),
-                               capture=capture_content_from_env() if capture is None else bool(capture)))
-        wrap_function_wrapper(CLIENT_MODULE, "SyncAPIClient.request", hooks.request)
-        if _agent_class() is not None:
-            wrap_function_wrapper(AGENT_MODULE, "Agent.initialize", hooks.agent_initialize)
-            wrap_function_wrapper(AGENT_MODULE, "Agent.create_turn", hooks.agent_create_turn)
+        recorder = Recorder(tracer_provider=kwargs.get("tracer_provider"), meter_provider=kwargs.get("meter_provider"),
+                            capture=capture_content_from_env() if capture is None else bool(capture))
+        self._applied = adapters.apply(adapter.hooks(self.package, Operations(recorder)), client=self.package)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        from llama_stack_client._base_client import SyncAPIClient
+        from llama_stack_otel_instrumentation import adapters
 
-        unwrap(SyncAPIClient, "request")
-        agent = _agent_class()
-        if agent is not None:
-            unwrap(agent, "initialize")
-            unwrap(agent, "create_turn")
+        adapters.remove(getattr(self, "_applied", []))
+        self._applied = []
 
 
-def _agent_class() -> Any:
-    """The client's Agent class; newer clients may not ship it."""
-    try:
-        from llama_stack_client.lib.agents.agent import Agent
-    except ImportError:
-        return None
-    return Agent
+class LlamaStackClientInstrumentor(_ClientInstrumentor):
+    """Traces what an app does through llama-stack-client (0.2.8+)."""
+
+    package = "llama_stack_client"
+    requirement = LLAMA_STACK_CLIENT
+
+
+class OgxClientInstrumentor(_ClientInstrumentor):
+    """Traces what an app does through ogx-client (1.x; 1.0–1.1 so far)."""
+
+    package = "ogx_client"
+    requirement = OGX_CLIENT

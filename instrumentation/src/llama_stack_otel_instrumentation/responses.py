@@ -30,7 +30,11 @@ class ResponseEvents:
         self.call = call
         self.seen_id = False
 
+    def whole(self, response: Any) -> None:
+        self.whole_response(response)
+
     def __call__(self, event: Any) -> None:
+        """One streamed event."""
         kind = field(event, "type")
         if kind == "response.output_text.delta":
             self.call.text_arrived(str(field(event, "delta", "")))

@@ -46,7 +46,11 @@ class TurnEvents:
         self.call = call
         self.requested: list[Any] = []  # the tool calls the last inference step asked for
 
+    def whole(self, turn: Any) -> None:
+        self.whole_turn(turn)
+
     def __call__(self, chunk: Any) -> None:
+        """One streamed event."""
         error = field(chunk, "error")
         if error:
             self.call.failed_on_server(error_message(error))
