@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from canned_llama_stack import serving
 
+from canned_llama_stack import serving
 from local.stack import PROJECT_ROOT, StackError, find_python
 from tests.support.script import clean_env
 
