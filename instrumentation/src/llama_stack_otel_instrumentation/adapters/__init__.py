@@ -8,7 +8,8 @@ What an adapter provides (a module here):
 
 - ``applies(package: str) -> bool`` — whether the installed client ``package`` (the import name,
   ``llama_stack_client`` or ``ogx_client``) has this adapter's shape; checked once, at
-  ``instrument()``: the first adapter that applies is used (``ADAPTERS`` orders them);
+  ``instrument()``: the first adapter that applies is used (``_adapters()`` in the package's
+  ``__init__`` lists them in order: add a new one there);
 - ``hooks(package: str, operations: Operations) -> list[Hook]`` — the client's functions to wrap
   and their wrappers (wrapt's ``wrapper(wrapped, instance, args, kwargs)``).
 
