@@ -51,8 +51,8 @@ def configure_tracing(settings: TelemetrySettings, *, span_delivery: Delivery | 
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    from llama_stack_otel.instrumentation import LlamaStackClientInstrumentor
     from llama_stack_otel.telemetry import scrub_http_span
+    from llama_stack_otel_instrumentation import LlamaStackClientInstrumentor
 
     # 1. The resource names us on every span; OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES win.
     resource = Resource.create()

@@ -1,7 +1,7 @@
 """What the llama-stack-client instrumentor itself costs an app: per call and per streamed chunk.
 
 Measured in-process against a loopback server that answers like Llama Stack (the tests'
-tests.support.canned_llama_stack): the same client calls with the instrumentor on and off, alternating
+instrumentation/tests/canned_llama_stack.py): the same client calls with the instrumentor on and off, alternating
 (on, off, off, on, ...) so that whatever else the machine does falls on both sides. The SDK is
 set up as an app would (BatchSpanProcessor to an exporter that drops the spans, a meter
 provider with a reader); the HTTPX instrumentation is off on both sides, so the difference is
@@ -12,7 +12,7 @@ the instrumentor's own.
 - per chunk: the slope between a streamed response of few and of many text deltas, so the
   call's fixed cost drops out.
 
-    python -m bench.instrumentor_cost [--reps 30]   # or: make bench BENCH_ARGS="--only instr"
+    PYTHONPATH=instrumentation/tests python -m bench.instrumentor_cost [--reps 30]   # or: make bench BENCH_ARGS="--only instr"
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from tests.support.canned_llama_stack import rag_response, serving
+from canned_llama_stack import rag_response, serving
 
 CALLS_PER_REP = 50
 FEW_CHUNKS, MANY_CHUNKS = 100, 2100
@@ -63,7 +63,7 @@ def alternate(reps: int, measure: Callable[[], float], instrument: Callable[[], 
 def measure(reps: int) -> dict:
     from llama_stack_client import LlamaStackClient, Stream
 
-    from llama_stack_otel.instrumentation import LlamaStackClientInstrumentor
+    from llama_stack_otel_instrumentation import LlamaStackClientInstrumentor
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the client's import asks for a line per request
     tracer_provider, meter_provider = telemetry()

@@ -7,6 +7,9 @@ import socket
 import ssl
 from urllib.parse import urlsplit
 
+# A server's message for an error line, folded the way the instrumentor folds it for spans.
+from llama_stack_otel_instrumentation.failures import one_line
+
 EXIT_OK = 0
 EXIT_ERROR = 1  # unexpected failure (a bug, or something we did not foresee)
 EXIT_USAGE = 2  # bad input or configuration: fix the command line or the files
@@ -24,11 +27,6 @@ class UserError(Exception):
         super().__init__(message)
         self.exit_code = exit_code
         self.trace_message = trace_message or message
-
-
-def one_line(text: object, *, limit: int = 200) -> str:
-    """A server's message for an error line: its white space folded, at most limit characters."""
-    return " ".join(str(text).split())[:limit]
 
 
 def model_not_registered(model: str, llms: list[str]) -> UserError:

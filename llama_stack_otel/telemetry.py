@@ -4,7 +4,7 @@ The run's own phases (``check_server``, ``ingest_documents``, ``clean_up``) get 
 from ``Telemetry.phase``, with failure recording, as OpenInference CHAIN spans. What the run
 does through the Llama Stack client — ``create_agent``, ``invoke_agent`` per question with its
 ``execute_tool`` spans, and their GenAI metrics — is traced by the client instrumentor
-(llama_stack_otel.instrumentation); ``Telemetry.step`` only remembers which of those steps a
+(llama_stack_otel_instrumentation); ``Telemetry.step`` only remembers which of those steps a
 failure happened in, for the root span. The root span gets the run's description
 (``describe_run``) and outcome.
 
@@ -19,7 +19,6 @@ Only the OpenTelemetry API is imported here; the metrics SDK loads when metrics 
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -30,12 +29,14 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from llama_stack_otel.config import capture_content_setting
 from llama_stack_otel.semconv import (
-    CAPTURE_CONTENT_ENV,
-    ERROR_TYPE,
     FAILED_PHASE,
     KIND_CHAIN,
     OPENINFERENCE_SPAN_KIND,
 )
+
+# Failures are recorded the instrumentor's way, with the same duration buckets.
+from llama_stack_otel_instrumentation.failures import record_failure, safe_error_message
+from llama_stack_otel_instrumentation.semconv import DURATION_BUCKETS_S
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics import MeterProvider
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
 
 METER_NAME = "Python LlamaStack application"
-# Bucket boundaries the GenAI metric conventions advise for durations.
-DURATION_BUCKETS_S = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 
 
 def capture_content_enabled() -> bool:
@@ -103,37 +102,6 @@ class Instruments:
 
 
 # --- Phases --------------------------------------------------------------------------------------
-
-
-def safe_error_message(exc: BaseException, *, capture_content: bool) -> str:
-    """What an exception event may say. Server errors can echo what was sent (a document, a
-    question), so by default only our own messages (``trace_message``) and the shape of an
-    HTTP failure go into the trace."""
-    if capture_content:
-        return str(exc)
-    own = getattr(exc, "trace_message", None)
-    if own:
-        return own
-    response = getattr(exc, "response", None)
-    request = getattr(response, "request", None)
-    if request is not None and hasattr(exc, "status_code"):
-        return f"HTTP {exc.status_code} to {request.method} {request.url.path}"
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted by SIGINT (Ctrl-C)"
-    return f"{type(exc).__name__} (message withheld; {CAPTURE_CONTENT_ENV}=true records it)"
-
-
-def record_failure(span: Span, exc: BaseException, *, capture_content: bool) -> None:
-    message = safe_error_message(exc, capture_content=capture_content)
-    attributes = {"exception.message": message}
-    if not capture_content:
-        # A formatted traceback ends with (and chains) the full messages: keep the frames only.
-        frames = "".join(traceback.format_tb(exc.__traceback__))
-        attributes["exception.stacktrace"] = (f"Traceback (most recent call last):\n{frames}"
-                                              f"{type(exc).__qualname__}: {message}")
-    span.record_exception(exc, attributes=attributes)
-    span.set_status(StatusCode.ERROR, message)
-    span.set_attribute(ERROR_TYPE, type(exc).__qualname__)
 
 
 class Telemetry:

@@ -5,8 +5,9 @@
 
 The venv lives outside the clone, under $LLAMA_STACK_OTEL_CACHE (default
 ~/.cache/llama-stack-otel)/venvs/NAME-<key>, where the key hashes the requirement
-files and the Python version: a changed requirement builds a new venv, an unchanged
-one is reused by every clone on the machine. The venv's Python is the one running
+files, the Python version and the sources of local packages they name (a line such as
+``./instrumentation``, a path pip reads from the current folder): a changed requirement or
+package builds a new venv, an unchanged one is reused by every clone on the machine. The venv's Python is the one running
 this, unless --python (or ensure's python=) names another interpreter. A build goes to a temporary folder and
 is marked complete only when pip succeeded, so an interrupted build is redone. A new build
 removes the least recently used venvs of its name beyond two, except any used in the last two
@@ -50,10 +51,36 @@ def python_version(python: Path | None) -> str:
     return result.stdout.rstrip("\n")
 
 
+LOCAL_PACKAGE_LINE = re.compile(r"(?:-e\s+)?(\.{1,2}/\S*)")
+NOT_BUILT_FROM = {"__pycache__", "tests", "build", ".pytest_cache"}
+
+
+def local_packages(requirement_file: Path) -> list[Path]:
+    """The folders a requirement file installs from (``./instrumentation``), relative to the
+    current folder as pip reads them."""
+    found = []
+    for line in requirement_file.read_text().splitlines():
+        match = LOCAL_PACKAGE_LINE.fullmatch(line.split(" #", 1)[0].strip())
+        if match and Path(match[1]).is_dir():
+            found.append(Path(match[1]))
+    return found
+
+
+def package_sources(folder: Path) -> Iterator[Path]:
+    """The files a local package is built from: all but caches, build output and its tests."""
+    for path in sorted(folder.rglob("*")):
+        parts = set(path.relative_to(folder).parts)
+        if path.is_file() and not parts & NOT_BUILT_FROM and not any(p.endswith(".egg-info") for p in parts):
+            yield path
+
+
 def venv_key(requirement_files: list[Path], python: Path | None = None) -> str:
     digest = hashlib.sha256(python_version(python).encode())
     for path in requirement_files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        for folder in local_packages(path):
+            for source in package_sources(folder):
+                digest.update(str(source.relative_to(folder)).encode() + b"\0" + source.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
 

@@ -26,7 +26,7 @@ def exporter(monkeypatch):
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.util._once import Once
 
-    from llama_stack_otel.instrumentation import LlamaStackClientInstrumentor
+    from llama_stack_otel_instrumentation import LlamaStackClientInstrumentor
 
     for name in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER"):
         monkeypatch.delenv(name, raising=False)

@@ -142,3 +142,25 @@ def test_max_file_size_takes_suffixes(text, size):
 def test_max_file_size_from_env(monkeypatch):
     monkeypatch.setenv("RAG_MAX_FILE_SIZE", "64K")
     assert cli.build_parser().parse_args([]).max_file_size == 65536
+
+
+# --- The content variable, read as the client instrumentor reads it
+
+
+@pytest.mark.parametrize("value, captured", [("SPAN_ONLY", True), ("true", True), ("On", True), ("event_only", False),
+                                             ("NO_CONTENT", False), ("0", False), ("", False)])
+def test_the_script_reads_the_variable_the_same_way(monkeypatch, value, captured):
+    from llama_stack_otel.config import capture_content_setting
+    from llama_stack_otel_instrumentation.content import capture_content_from_env
+
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
+    assert capture_content_setting() is captured
+    assert capture_content_from_env() is captured  # the instrumentor says the same
+
+
+def test_the_script_refuses_a_value_the_instrumentations_do_not_take(monkeypatch):
+    from llama_stack_otel.config import ConfigError, capture_content_setting
+
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "all")
+    with pytest.raises(ConfigError, match="SPAN_ONLY"):
+        capture_content_setting()

@@ -1,12 +1,13 @@
 """Another app, traced by the instrumentor from the outside — end to end, as a user installs it.
 
-A venv of its own with only requirements.txt and this project (``pip install .`` of a copy of
-the package), and the example apps in examples/ — plain llama-stack-client, no tracing code
-but one top-level span — run under ``opentelemetry-instrument`` against the local stacks, their
-spans going to the suite's OTLP receiver: on Llama Stack 0.2.12 an agent with the RAG tool
-and two streamed questions, on OGX 1.5 (the current Responses-API stack) the same through the Responses API. One trace per run,
-the instrumentor's GenAI spans in it, the server's spans under the HTTP calls, and the
-questions in the spans only when the content variable asks for it.
+A venv of its own with only requirements.txt (which installs the instrumentor from its folder) and
+this project (``pip install .`` of a copy of the package), and the example apps in examples/ —
+plain llama-stack-client, no tracing code but one top-level span — run under
+``opentelemetry-instrument`` against the local stacks, their spans going to the suite's OTLP
+receiver: on Llama Stack 0.2.12 an agent with the RAG tool and two streamed questions, on OGX 1.5
+(the current Responses-API stack) the same through the Responses API. One trace per run, the
+instrumentor's GenAI spans in it, the server's spans under the HTTP calls, and the questions in the
+spans only when the content variable asks for it.
 """
 
 from __future__ import annotations
@@ -33,19 +34,20 @@ EXAMPLES = PROJECT_ROOT / "examples"
 
 @pytest.fixture(scope="session")
 def app_venv(tmp_path_factory) -> Path:
-    """A fresh venv: requirements.txt, then the project installed from a copy (pip builds in the
-    source tree; the clone stays clean)."""
+    """A fresh venv: requirements.txt (with the instrumentor, ./instrumentation), then the project
+    installed from a copy (pip builds in the source tree; the clone stays clean)."""
     work = tmp_path_factory.mktemp("instrumented-app")
     source = work / "source"
-    shutil.copytree(PROJECT_ROOT / "llama_stack_otel", source / "llama_stack_otel",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("llama_stack_otel", "instrumentation"):
+        shutil.copytree(PROJECT_ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md", "requirements.txt"):
         shutil.copy(PROJECT_ROOT / name, source / name)
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     for args in (["-r", str(source / "requirements.txt")], [str(source)]):
-        result = subprocess.run(pip + args, capture_output=True, text=True, timeout=600)
+        # cwd: requirements.txt names the instrumentor by its path from the project's folder
+        result = subprocess.run(pip + args, capture_output=True, text=True, timeout=600, cwd=source)
         assert result.returncode == 0, result.stdout + result.stderr
     return venv
 

@@ -287,13 +287,29 @@ def test_local_run_config_is_loopback_only_with_faiss_and_otel():
 
 
 def test_requirements_are_pinned():
+    instrumentation_envs = sorted(str(p.relative_to(PROJECT_ROOT))
+                                  for p in (PROJECT_ROOT / "instrumentation/tests/requirements").glob("*.txt"))
+    assert len(instrumentation_envs) == 6  # common.txt and the five client releases
     for name in ("requirements.txt", "requirements-dev.txt", "local/requirements-server.txt",
                  "local/requirements-server-0.7.txt", "local/requirements-server-ogx.txt",
-                 "local/requirements-phoenix.txt", "local/requirements-model.txt"):
+                 "local/requirements-phoenix.txt", "local/requirements-model.txt", *instrumentation_envs):
         for line in (PROJECT_ROOT / name).read_text().splitlines():
             line = line.split("#")[0].strip()
+            if line == "./instrumentation":  # this repository's own instrumentor, as it is in the clone
+                continue
             if line and not line.startswith("-r"):
                 assert "==" in line, f"{name}: {line} is not pinned"
+
+
+def test_todays_client_requirements_keep_the_other_pins_in_step():
+    """requirements-0.7.txt is requirements.txt with llama-stack-client 0.7.x (which declares fire)."""
+    def pins(name: str) -> set[str]:
+        lines = (PROJECT_ROOT / name).read_text().splitlines()
+        return {line.split("#")[0].strip() for line in lines} - {""}
+
+    assert "llama-stack-client==0.7.5" in pins("requirements-0.7.txt")
+    assert pins("requirements-0.7.txt") - {"llama-stack-client==0.7.5"} == pins("requirements.txt") - {
+        "llama-stack-client==0.2.12", "fire==0.7.1"}
 
 
 def test_client_and_server_are_the_same_llama_stack_version():

@@ -19,13 +19,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
+from canned_llama_stack import rag_turn, serving, usage_metrics
 from llama_stack_otel import semconv as genai
 from llama_stack_otel.backends import agents
 from llama_stack_otel.console import Console
 from llama_stack_otel.errors import UserError
-from llama_stack_otel.instrumentation import LlamaStackClientInstrumentor, agent_name
-from llama_stack_otel.instrumentation.payloads import text_of
-from tests.support.canned_llama_stack import rag_turn, serving, usage_metrics
+from llama_stack_otel_instrumentation import LlamaStackClientInstrumentor, agent_name
+from llama_stack_otel_instrumentation.payloads import text_of
 
 QUESTION = "QCANARY-7f3e: should I use npm to start a node.js application?"
 CHUNK_TEXT = "DCANARY-91ab: start node directly so signals reach the process"

@@ -38,9 +38,9 @@ from llama_stack_otel.config import API_AGENTS, API_AUTO, API_RESPONSES, Setting
 from llama_stack_otel.console import Console
 from llama_stack_otel.documents import Document
 from llama_stack_otel.errors import EXIT_SERVER, UserError
-from llama_stack_otel.instrumentation.scope import agent_name
 from llama_stack_otel.signals import signals
 from llama_stack_otel.telemetry import Telemetry
+from llama_stack_otel_instrumentation.scope import agent_name
 
 
 class Generation(Protocol):

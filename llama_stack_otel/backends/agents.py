@@ -5,7 +5,7 @@ embeds them server-side); an agent whose only tool is ``builtin::rag/knowledge_s
 that DB answers each question in one session, as streamed turns. Clean-up deletes the agent
 and unregisters the vector DB. The agent's spans — ``create_agent``, ``create_session``, and
 per question ``invoke_agent`` with ``execute_tool knowledge_search`` — are the client
-instrumentor's (llama_stack_otel.instrumentation); this module only prints the answer.
+instrumentor's (llama_stack_otel_instrumentation); this module only prints the answer.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from llama_stack_otel.config import API_AGENTS, DEFAULT_STALL_SECONDS, Settings
 from llama_stack_otel.console import Console
 from llama_stack_otel.documents import Document
 from llama_stack_otel.errors import EXIT_SERVER, UserError, model_not_registered
-from llama_stack_otel.instrumentation.payloads import text_of
 from llama_stack_otel.signals import signals
 from llama_stack_otel.telemetry import Telemetry
+from llama_stack_otel_instrumentation.payloads import text_of
 
 RAG_TOOL = "builtin::rag/knowledge_search"
 AGENTS_CLIENT_VERSION = "0.2.12"  # the client this run is written for (requirements.txt)

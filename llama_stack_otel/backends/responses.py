@@ -34,9 +34,9 @@ from llama_stack_otel.config import (
 from llama_stack_otel.console import Console
 from llama_stack_otel.documents import Document
 from llama_stack_otel.errors import EXIT_SERVER, UserError, model_not_registered, one_line
-from llama_stack_otel.instrumentation.turns import error_message
 from llama_stack_otel.signals import signals
 from llama_stack_otel.telemetry import Telemetry
+from llama_stack_otel_instrumentation.turns import error_message
 
 FIRST_RESPONSES_VERSION = (0, 4)
 TOOL = "file_search"

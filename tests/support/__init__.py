@@ -12,6 +12,6 @@
 - loopback_proxy: a TCP proxy that cuts or stalls the connection to Llama Stack;
 - headless_chromium: a page's text after its JavaScript ran;
 - fake_engine: a stand-in podman/docker, run as an executable;
-- canned_llama_stack: a loopback server answering like Llama Stack from canned JSON and events
-  (the client instrumentor's tests and its benchmark).
+- canned_llama_stack (in instrumentation/tests/, on pytest's path): a loopback server answering like
+  Llama Stack from canned JSON and events (the client instrumentor's tests and its benchmark).
 """

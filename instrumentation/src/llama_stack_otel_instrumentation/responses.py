@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from llama_stack_otel import semconv
-from llama_stack_otel.instrumentation.calls import AgentCall
-from llama_stack_otel.instrumentation.payloads import field
-from llama_stack_otel.instrumentation.turns import error_message
+from llama_stack_otel_instrumentation import semconv
+from llama_stack_otel_instrumentation.calls import AgentCall
+from llama_stack_otel_instrumentation.payloads import field
+from llama_stack_otel_instrumentation.turns import error_message
 
 # Output items of the tools the server runs itself: item type -> (tool, conventions' tool type).
 SERVER_TOOLS = {"file_search_call": ("file_search", "datastore"), "web_search_call": ("web_search", "extension"),
@@ -30,7 +30,11 @@ class ResponseEvents:
         self.call = call
         self.seen_id = False
 
+    def whole(self, response: Any) -> None:
+        self.whole_response(response)
+
     def __call__(self, event: Any) -> None:
+        """One streamed event."""
         kind = field(event, "type")
         if kind == "response.output_text.delta":
             self.call.text_arrived(str(field(event, "delta", "")))

@@ -13,84 +13,26 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
-from importlib import import_module
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from client_under_test import AGENTS_API, Stream, agent_module, base_client, client_package, only_agents_api
+from conftest import ANSWER, CHUNK_TEXT, QUESTION
+from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from llama_stack_otel import semconv as genai
-from llama_stack_otel.instrumentation import LlamaStackClientInstrumentor, agent_name
-from local.stack import PROJECT_ROOT
-from tests.support.canned_llama_stack import rag_response, rag_turn, serving
+from canned_llama_stack import rag_response
+from llama_stack_otel_instrumentation import agent_name
+from llama_stack_otel_instrumentation import semconv as genai
 
-QUESTION = "QCANARY-20b1: how do I stop a node process?"
-CHUNK_TEXT = "DCANARY-4c7d: send SIGTERM and close the server"
-ANSWER = ["ACANARY-9e02: ", "send SIGTERM."]
 INSTRUCTIONS = "ICANARY-66aa: answer from the documents only"
 CANARIES = ("QCANARY-20b1", "DCANARY-4c7d", "ACANARY-9e02", "ICANARY-66aa")
 BODY = {"model": "llama-cpp/gemma3-270m", "input": QUESTION, "instructions": INSTRUCTIONS, "stream": True,
         "tools": [{"type": "file_search", "vector_store_ids": ["vs_1"]}], "include": ["file_search_call.results"]}
 
 
-class Traced:
-    """The instrumentor on an in-memory tracer and meter provider, and a canned server."""
-
-    def __init__(self, canned, *, processor: SpanProcessor | None = None) -> None:
-        self.canned = canned
-        self.exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        if processor is not None:
-            self.tracer_provider.add_span_processor(processor)
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
-        self.instrumentor = LlamaStackClientInstrumentor()
-
-    def instrument(self, **kwargs) -> None:
-        self.instrumentor.instrument(tracer_provider=self.tracer_provider, meter_provider=self.meter_provider,
-                                     **kwargs)
-
-    def client(self):
-        from llama_stack_client import LlamaStackClient
-
-        return LlamaStackClient(base_url=self.canned.url, max_retries=0)
-
-    def spans(self) -> dict:
-        return {s.name: s for s in self.exporter.get_finished_spans()}
-
-    def points(self) -> list:
-        data = self.reader.get_metrics_data()
-        return [(m.name, dict(p.attributes), p) for rm in (data.resource_metrics if data else [])
-                for sm in rm.scope_metrics for m in sm.metrics for p in m.data.data_points]
-
-
-@pytest.fixture
-def traced(monkeypatch):
-    monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
-    with serving() as canned:
-        canned.turn = rag_turn(question=QUESTION, chunk_text=CHUNK_TEXT, answer=ANSWER)
-        canned.response = rag_response(question=QUESTION, chunk_text=CHUNK_TEXT, answer=ANSWER)
-        made = []
-
-        def make(**kwargs) -> Traced:
-            made.append(Traced(canned, **kwargs))
-            return made[-1]
-
-        yield make
-        for one in made:
-            one.instrumentor.uninstrument()
-
-
 def stream_responses(client, body: dict | None = None) -> list:
     """A streamed response as the script asks for one on 0.4+: the client's generic post."""
-    from llama_stack_client import Stream
-
     return list(client.post("/v1/responses", cast_to=object, body=body or BODY, stream=True,
                             stream_cls=Stream[object]))
 
@@ -147,7 +89,8 @@ def test_response_metrics(traced):
 
 
 def test_the_clients_own_responses_method_and_a_whole_response(traced):
-    """client.responses.create (0.2.12's client sends it to /v1/openai/v1/responses), not streamed."""
+    """client.responses.create (0.2.12's client sends it to /v1/openai/v1/responses, 0.7 and OGX to
+    /v1/responses), not streamed."""
     t = traced()
     t.instrument()
     response = t.client().responses.create(model="m", input=QUESTION,
@@ -186,8 +129,6 @@ def test_an_incomplete_response_says_why(traced):
 
 
 def test_a_stream_closed_early_ends_its_span(traced):
-    from llama_stack_client import Stream
-
     t = traced()
     t.instrument()
     stream = t.client().post("/v1/responses", cast_to=object, body=BODY, stream=True, stream_cls=Stream[object])
@@ -202,8 +143,6 @@ def test_a_stream_closed_early_ends_its_span(traced):
 
 def test_the_apps_own_failure_while_reading_is_recorded_on_the_span(traced):
     """``with stream:`` hands the app's exception to the stream (the script's backends.reading)."""
-    from llama_stack_client import Stream
-
     t = traced()
     t.instrument()
     stream = t.client().post("/v1/responses", cast_to=object, body=BODY, stream=True, stream_cls=Stream[object])
@@ -220,8 +159,6 @@ def test_the_apps_own_failure_while_reading_is_recorded_on_the_span(traced):
 def test_a_stream_given_up_without_a_word_ends_its_span_when_collected(traced):
     import gc
 
-    from llama_stack_client import Stream
-
     t = traced()
     t.instrument()
     stream = t.client().post("/v1/responses", cast_to=object, body=BODY, stream=True, stream_cls=Stream[object])
@@ -234,12 +171,10 @@ def test_a_stream_given_up_without_a_word_ends_its_span_when_collected(traced):
 def test_an_http_error_reaches_the_app_as_before_and_fails_the_span(traced):
     """The server refuses the call (and quotes the question back): the app gets the client's own
     exception; the span is an error that names the HTTP status, not the server's text."""
-    from llama_stack_client import BadRequestError
-
     t = traced()
     t.canned.refuse_with = 400
     t.instrument()
-    with pytest.raises(BadRequestError) as raised:
+    with pytest.raises(client_package.BadRequestError) as raised:
         stream_responses(t.client())
     assert QUESTION in str(raised.value)  # the app still learns what the server said
     invoke = t.spans()["invoke_agent"]
@@ -253,8 +188,11 @@ def test_calls_it_does_not_trace_go_straight_through(traced):
     t = traced()
     t.instrument()
     client = t.client()
-    assert client.tools.list()[0].identifier == "knowledge_search"
-    client.agents.delete("agent-1")
+    assert client.get("/v1/tools", cast_to=object)["data"][0]["identifier"] == "knowledge_search"
+    client.delete("/v1/agents/agent-1", cast_to=object)
+    if AGENTS_API:
+        assert client.tools.list()[0].identifier == "knowledge_search"
+        client.agents.delete("agent-1")
     assert t.spans() == {}
 
 
@@ -262,11 +200,13 @@ def test_calls_it_does_not_trace_go_straight_through(traced):
 
 
 def test_uninstrument_restores_the_client_exactly(traced):
-    from llama_stack_client._base_client import SyncAPIClient
-    from llama_stack_client.lib.agents.agent import Agent
+    hooked = [(base_client.SyncAPIClient, "request"), (base_client.AsyncAPIClient, "request"),
+              (agent_module.Agent, "create_turn"), (agent_module.AsyncAgent, "create_turn")]
+    if AGENTS_API:
+        hooked.append((agent_module.Agent, "initialize"))
 
     def current():  # the functions themselves: a wrapper compares equal to what it wraps
-        return [vars(SyncAPIClient)["request"], vars(Agent)["initialize"], vars(Agent)["create_turn"]]
+        return [vars(owner)[name] for owner, name in hooked]
 
     originals = current()
     t = traced()
@@ -297,23 +237,6 @@ def test_content_only_when_the_variable_asks_for_span_content(traced, monkeypatc
         assert invoke.attributes[genai.INPUT_VALUE] == QUESTION  # what Phoenix shows as the input
 
 
-@pytest.mark.parametrize("value, captured", [("SPAN_ONLY", True), ("true", True), ("On", True), ("event_only", False),
-                                             ("NO_CONTENT", False), ("0", False), ("", False)])
-def test_the_script_reads_the_variable_the_same_way(monkeypatch, value, captured):
-    from llama_stack_otel.config import capture_content_setting
-
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
-    assert capture_content_setting() is captured
-
-
-def test_the_script_refuses_a_value_the_instrumentations_do_not_take(monkeypatch):
-    from llama_stack_otel.config import ConfigError, capture_content_setting
-
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "all")
-    with pytest.raises(ConfigError, match="SPAN_ONLY"):
-        capture_content_setting()
-
-
 class Exploding(SpanProcessor):
     def __init__(self, *, on_start: bool = False, on_end: bool = False) -> None:
         self.explode_on_start, self.explode_on_end = on_start, on_end
@@ -335,7 +258,7 @@ class BrokenExporter(SpanExporter):
 def run_everything(client) -> tuple:
     """What an app does on both generations: an agent, a streamed and a whole turn, a streamed
     response; returns everything the app got, for comparing with and without telemetry."""
-    from llama_stack_client import Agent
+    Agent = agent_module.Agent
 
     with agent_name("rag-agent"):
         agent = Agent(client, model="m", instructions=INSTRUCTIONS,
@@ -349,6 +272,7 @@ def run_everything(client) -> tuple:
     return agent.agent_id, session, streamed, whole, events
 
 
+@only_agents_api
 @pytest.mark.parametrize("breakage", ["on_start", "on_end", "exporter"])
 def test_broken_telemetry_leaves_the_apps_answers_unchanged(traced, breakage):
     untraced = run_everything(traced().client())
@@ -359,7 +283,7 @@ def test_broken_telemetry_leaves_the_apps_answers_unchanged(traced, breakage):
 
 
 def test_a_failure_in_reading_an_event_leaves_the_stream_alone(traced, monkeypatch):
-    from llama_stack_otel.instrumentation import responses
+    from llama_stack_otel_instrumentation import responses
 
     def broken(self, event):
         raise ValueError("the event reader broke")
@@ -389,15 +313,3 @@ def test_the_http_call_and_its_traceparent_nest_under_invoke_agent(traced):
                         seen.headers["traceparent"])
     # The app's own work between reads does not nest under invoke_agent.
     assert spans["execute_tool file_search"].parent.span_id == invoke.context.span_id
-
-
-def test_opentelemetry_instrument_finds_it_by_its_entry_point():
-    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
-    target = project["entry-points"]["opentelemetry_instrumentor"]["llama_stack_client"]
-    module, _, name = target.partition(":")
-    assert getattr(import_module(module), name) is LlamaStackClientInstrumentor
-    assert LlamaStackClientInstrumentor().instrumentation_dependencies() == ("llama-stack-client >= 0.2.12",)
-    needs = {re.split(r"[<>=~ ]", requirement)[0] for requirement in project["dependencies"]}
-    assert {"opentelemetry-instrumentation", "opentelemetry-util-genai", "openinference-semantic-conventions",
-            "llama-stack-client"} <= needs
-    assert "llama_stack_otel.instrumentation" in (PROJECT_ROOT / "pyproject.toml").read_text()  # packaged

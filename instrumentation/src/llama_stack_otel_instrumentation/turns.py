@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from llama_stack_otel import semconv
-from llama_stack_otel.errors import one_line
-from llama_stack_otel.instrumentation.calls import AgentCall
-from llama_stack_otel.instrumentation.payloads import field, text_of
+from llama_stack_otel_instrumentation import semconv
+from llama_stack_otel_instrumentation.calls import AgentCall
+from llama_stack_otel_instrumentation.failures import one_line
+from llama_stack_otel_instrumentation.payloads import field, text_of
 
 RAG_TOOL = "knowledge_search"  # builtin::rag's search: a datastore tool over the agent's vector DBs
 
@@ -46,7 +46,11 @@ class TurnEvents:
         self.call = call
         self.requested: list[Any] = []  # the tool calls the last inference step asked for
 
+    def whole(self, turn: Any) -> None:
+        self.whole_turn(turn)
+
     def __call__(self, chunk: Any) -> None:
+        """One streamed event."""
         error = field(chunk, "error")
         if error:
             self.call.failed_on_server(error_message(error))

@@ -1,0 +1,68 @@
+"""The app's stream, handed back with the instrumentation inside.
+
+``TracedStream`` / ``TracedAsyncStream`` are opentelemetry-util-genai's ``SyncStreamWrapper`` /
+``AsyncStreamWrapper`` (transparent proxies) around what the client returned: a stream of
+server-sent events, or the generator of the Agent class's turn. The app iterates it as before
+and gets the same objects — ``isinstance`` and attribute reads go to the stream itself; each
+read runs with the call's span current (the HTTP calls a read makes nest under it), each chunk
+is shown to the call's reader, and the span ends when the stream is consumed, closed, fails —
+or is given up with a failure of the app's own, passed in by ``with stream:`` or a generator's
+``throw()`` — or is garbage collected unfinished. Nothing the instrumentation does raises into
+the app: only the stream's own exceptions reach it, as they did before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from opentelemetry.util.genai.stream import AsyncStreamWrapper, SyncStreamWrapper
+
+from llama_stack_otel_instrumentation.calls import guarded
+
+
+class StreamedCall(Protocol):
+    def activate(self) -> AbstractContextManager[None]: ...
+
+    def end(self, error: BaseException | None = None) -> None: ...
+
+
+class TracedStream(SyncStreamWrapper[Any]):
+    def __init__(self, stream: Any, call: StreamedCall, read_chunk: Callable[[Any], None]) -> None:
+        # No invocation for the base class: it would time the first chunk of any kind; the call
+        # times the first answer text itself.
+        super().__init__(stream)
+        self._self_call = call
+        self._self_read_chunk = read_chunk
+
+    def _execution_context(self) -> AbstractContextManager[None]:
+        return self._self_call.activate()
+
+    def _process_chunk(self, chunk: Any) -> None:
+        guarded("reading a streamed event", self._self_read_chunk, chunk)
+
+    def _on_stream_end(self) -> None:
+        guarded("ending the span of a stream", self._self_call.end)
+
+    def _on_stream_error(self, error: BaseException) -> None:
+        guarded("ending the span of a failed stream", self._self_call.end, error)
+
+
+class TracedAsyncStream(AsyncStreamWrapper[Any]):
+    def __init__(self, stream: Any, call: StreamedCall, read_chunk: Callable[[Any], None]) -> None:
+        super().__init__(stream)
+        self._self_call = call
+        self._self_read_chunk = read_chunk
+
+    def _execution_context(self) -> AbstractContextManager[None]:
+        return self._self_call.activate()
+
+    def _process_chunk(self, chunk: Any) -> None:
+        guarded("reading a streamed event", self._self_read_chunk, chunk)
+
+    def _on_stream_end(self) -> None:
+        guarded("ending the span of a stream", self._self_call.end)
+
+    def _on_stream_error(self, error: BaseException) -> None:
+        guarded("ending the span of a failed stream", self._self_call.end, error)
