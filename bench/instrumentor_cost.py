@@ -12,19 +12,27 @@ the instrumentor's own.
 - per chunk: the slope between a streamed response of few and of many text deltas, so the
   call's fixed cost drops out.
 
-    PYTHONPATH=instrumentation/tests python -m bench.instrumentor_cost [--reps 30]   # or: make bench BENCH_ARGS="--only instr"
+It measures the client installed where it runs: llama-stack-client (the generic ``client.post``,
+which every release of it has) or ogx-client 1.2+ (its typed ``responses.create``). ``make bench``
+runs it once per client release in the venvs of ``make test-instrumentation`` (``--json``) and
+puts a line per client into the table.
+
+    PYTHONPATH=.:instrumentation/src:instrumentation/tests python -m bench.instrumentor_cost [--reps 30] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import importlib.util
+import json
 import logging
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
-from canned_llama_stack import rag_response, serving
 
 CALLS_PER_REP = 50
 FEW_CHUNKS, MANY_CHUNKS = 100, 2100
@@ -60,31 +68,56 @@ def alternate(reps: int, measure: Callable[[], float], instrument: Callable[[], 
     return results
 
 
-def measure(reps: int) -> dict:
-    from llama_stack_client import LlamaStackClient, Stream
+def client_under_measure() -> str:
+    """The client this venv holds, as pip names it with its version."""
+    name = "ogx-client" if importlib.util.find_spec("ogx_client") else "llama-stack-client"
+    return f"{name} {importlib.metadata.version(name)}"
 
-    from llama_stack_otel_instrumentation import LlamaStackClientInstrumentor
+
+def callers(base_url: str) -> tuple[Any, Callable[[dict], Any], Callable[[dict], Any]]:
+    """The instrumentor for the installed client, and a whole and a streamed Responses call made
+    the way an app on that client makes it."""
+    from llama_stack_otel_instrumentation import LlamaStackClientInstrumentor, OgxClientInstrumentor
+
+    if importlib.util.find_spec("ogx_client") and importlib.util.find_spec("ogx_client.api_client"):
+        # ogx-client 1.2+: OpenAPI-generated, typed calls only
+        from ogx_client import OgxClient
+
+        ogx = OgxClient(base_url=base_url)
+        return (OgxClientInstrumentor(), lambda body: ogx.responses.create(**body),
+                lambda body: ogx.responses.create(**body, stream=True))
+    package = "ogx_client" if importlib.util.find_spec("ogx_client") else "llama_stack_client"
+    module: Any = importlib.import_module(package)
+    client_class = getattr(module, "OgxClient", None) or module.LlamaStackClient
+    client = client_class(base_url=base_url, max_retries=0)
+    instrumentor = OgxClientInstrumentor() if package == "ogx_client" else LlamaStackClientInstrumentor()
+    return (instrumentor, lambda body: client.post("/v1/responses", cast_to=object, body=body),
+            lambda body: client.post("/v1/responses", cast_to=object, body={**body, "stream": True}, stream=True,
+                                     stream_cls=module.Stream[object]))
+
+
+def measure(reps: int) -> dict:
+    from canned_llama_stack import rag_response, serving  # instrumentation/tests, on PYTHONPATH where this runs
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the client's import asks for a line per request
     tracer_provider, meter_provider = telemetry()
-    instrumentor = LlamaStackClientInstrumentor()
-
-    def instrument() -> None:
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-
-    def uninstrument() -> None:
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
 
     with serving() as canned:
-        client = LlamaStackClient(base_url=canned.url, max_retries=0)
+        instrumentor, whole, streaming = callers(canned.url)
+
+        def instrument() -> None:
+            if not instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+
+        def uninstrument() -> None:
+            if instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.uninstrument()
 
         def per_call() -> float:
             canned.response = rag_response(question="q", chunk_text="c", answer=["a"])
             started = time.perf_counter()
             for _ in range(CALLS_PER_REP):
-                client.post("/v1/responses", cast_to=object, body=BODY)
+                whole(BODY)
             return (time.perf_counter() - started) / CALLS_PER_REP
 
         def streamed(chunks: int) -> Callable[[], float]:
@@ -93,8 +126,7 @@ def measure(reps: int) -> dict:
             def once() -> float:
                 canned.response = events
                 started = time.perf_counter()
-                for _ in client.post("/v1/responses", cast_to=object, body={**BODY, "stream": True}, stream=True,
-                                     stream_cls=Stream[object]):
+                for _ in streaming(BODY):
                     pass
                 return time.perf_counter() - started
             return once
@@ -113,7 +145,7 @@ def measure(reps: int) -> dict:
         return statistics.median(results["on"]) - statistics.median(results["off"])
 
     return {
-        "per_call_s": cost(calls), "call_on_s": statistics.median(calls["on"]),
+        "client": client_under_measure(), "per_call_s": cost(calls), "call_on_s": statistics.median(calls["on"]),
         "call_off_s": statistics.median(calls["off"]),
         "per_chunk_s": (cost(many) - cost(few)) / (MANY_CHUNKS - FEW_CHUNKS),
         "chunk_off_s": (statistics.median(many["off"]) - statistics.median(few["off"])) / (MANY_CHUNKS - FEW_CHUNKS),
@@ -123,18 +155,18 @@ def measure(reps: int) -> dict:
 
 
 def rows(figures: dict) -> list[dict]:
-    """The two lines of the bench table: figure, what, ours, baseline, ratio, goal, met."""
-    per_call, per_chunk = figures["per_call_s"], figures["per_chunk_s"]
+    """The two lines of the bench table for one client: figure, what, ours, baseline, ratio, goal, met."""
+    per_call, per_chunk, client = figures["per_call_s"], figures["per_chunk_s"], figures["client"]
     return [
-        {"figure": "I1", "what": "instrumentor's own cost per call: a whole Responses call (invoke_agent + "
+        {"figure": "I1", "what": f"{client}: instrumentor's own cost per call: a whole Responses call (invoke_agent + "
                                  "execute_tool + metrics), in-process, loopback; instrumented vs not (ms/call)",
-         "ours": f"+{per_call * 1e3:.3f} ms ({figures['call_on_s'] * 1e3:.2f} ms/call)",
+         "ours": f"{per_call * 1e3:+.3f} ms ({figures['call_on_s'] * 1e3:.2f} ms/call)",
          "baseline": f"{figures['call_off_s'] * 1e3:.2f} ms/call",
          "ratio": f"{figures['call_on_s'] / figures['call_off_s']:.2f}", "goal": "<= 1 ms",
          "met": "yes" if per_call <= GOAL_PER_CALL_S else "NO"},
-        {"figure": "I2", "what": "instrumentor's own cost per streamed chunk (slope from "
+        {"figure": "I2", "what": f"{client}: instrumentor's own cost per streamed chunk (slope from "
                                  f"{FEW_CHUNKS} to {MANY_CHUNKS} text deltas); baseline: the client's own per chunk",
-         "ours": f"+{per_chunk * 1e6:.1f} µs", "baseline": f"{figures['chunk_off_s'] * 1e6:.1f} µs/chunk",
+         "ours": f"{per_chunk * 1e6:+.1f} µs", "baseline": f"{figures['chunk_off_s'] * 1e6:.1f} µs/chunk",
          "ratio": f"{(figures['chunk_off_s'] + per_chunk) / figures['chunk_off_s']:.2f}", "goal": "<= 50 µs",
          "met": "yes" if per_chunk <= GOAL_PER_CHUNK_S else "NO"},
     ]
@@ -143,8 +175,13 @@ def rows(figures: dict) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=30, help="repetitions of each side (default %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON (what make bench reads)")
     args = parser.parse_args()
-    for row in rows(measure(args.reps)):
+    figures = measure(args.reps)
+    if args.json:
+        print(json.dumps(figures))
+        return 0
+    for row in rows(figures):
         print(f"{row['figure']}  {row['ours']:<28} {row['baseline']:<16} {row['ratio']:<6} {row['goal']:<9} "
               f"{row['met']:<4} {row['what']}")
     return 0

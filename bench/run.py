@@ -11,7 +11,8 @@ the table quotes medians, their spread (min-max) and the ratios. Raw figures go 
 
 I1/I2 (``--only instr``, no stack needed): the client instrumentor's own cost per call and per
 streamed chunk, in-process against a loopback server, side by side with the client
-uninstrumented (bench/instrumentor_cost.py).
+uninstrumented (bench/instrumentor_cost.py), once per client line in make test-instrumentation's
+venvs: llama-stack-client 0.2.12 and 0.7.5, ogx-client 1.1.3 and 1.5.0.
 
 Baselines: bench/seed_style.py (the same ingest-only request traced as the original example
 does, SDK defaults, atexit flush) for exit delay and delivery; bench/bare_request.py (import
@@ -61,6 +62,8 @@ SDK_DEFAULT_EXIT_S = {"refusing": 6.5, "503": 7.2, "hanging": 10.4}
 P6_ALLOWANCE_S = 0.1  # seconds tracing may add to the start (process start to first request)
 FIGURES = ("p1", "p2", "p3", "p4", "p5", "p6", "p7", "ingest", "instr")
 IN_PROCESS = {"instr"}  # figures measured without the local stack
+# I1/I2 once per client line (the latest release of each): make test-instrumentation's venvs.
+INSTRUMENTOR_CLIENTS = ("llama-stack-client-0.2.12", "llama-stack-client-0.7.5", "ogx-client-1.1.3", "ogx-client-1.5.0")
 
 
 # ------------------------------------------------------------------ running a process, measured
@@ -497,10 +500,12 @@ def main() -> int:
     if "instr" in wanted:
         from bench import instrumentor_cost
 
-        print("[bench] instr (in-process) ...", file=sys.stderr, flush=True)
-        figures = instrumentor_cost.measure(max(args.reps, 30))
-        rows += [Row(**row) for row in instrumentor_cost.rows(figures)]
-        raw["instr"] = figures
+        raw["instr"] = {}
+        for env in INSTRUMENTOR_CLIENTS:
+            print(f"[bench] instr on {env} (in-process, its own venv) ...", file=sys.stderr, flush=True)
+            figures = instrumentor_cost_in(env, reps=max(args.reps, 30))
+            rows += [Row(**row) for row in instrumentor_cost.rows(figures)]
+            raw["instr"][env] = figures
     if set(wanted) - IN_PROCESS:
         stack_rows, stack_raw = bench_on_stack(args, wanted)
         rows[:0], raw = stack_rows, {**stack_raw, **raw}
@@ -515,6 +520,21 @@ def main() -> int:
         "table": [asdict(row) for row in rows], "raw": raw,
     }, indent=2, default=str) + "\n")
     return 0
+
+
+def instrumentor_cost_in(env_name: str, *, reps: int) -> dict:
+    """bench/instrumentor_cost.py run in the venv make test-instrumentation keeps for one client
+    release: the instrumentor and the canned server from the clone's sources."""
+    from local.instrumentation_matrix import ENVS, venv_of
+
+    [env] = [env for env in ENVS if env.name == env_name]
+    venv = venv_of(env)
+    path = os.pathsep.join(str(PROJECT_ROOT / part) for part in (".", "instrumentation/src", "instrumentation/tests"))
+    done = subprocess.run([str(venv / "bin" / "python"), "-m", "bench.instrumentor_cost", "--reps", str(reps), "--json"],
+                          cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": path}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"[bench] instr on {env_name} failed:\n{done.stderr[-2000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def bench_on_stack(args: argparse.Namespace, wanted: list[str]) -> tuple[list[Row], dict]:
