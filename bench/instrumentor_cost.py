@@ -33,7 +33,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-
 CALLS_PER_REP = 50
 FEW_CHUNKS, MANY_CHUNKS = 100, 2100
 GOAL_PER_CALL_S, GOAL_PER_CHUNK_S = 1e-3, 50e-6
