@@ -95,6 +95,10 @@ class LlamaCppOpenAIAdapter(VLLMInferenceAdapter):
         params = params.model_copy()
         if not params.stop and self.config.stop:
             params.stop = list(self.config.stop)
+        # Greedy unless the caller asks otherwise, as 0.2.12's agents are: llama-server's default
+        # sampling (0.8) left a 270M model's answer empty now and then (a full suite failed on it).
+        if params.temperature is None:
+            params.temperature = 0.0
         function = forced_tool(params.tools, params.tool_choice)
         if function is None or answered_by_tool(params.messages):
             return await super().openai_chat_completion(params)
