@@ -96,8 +96,9 @@ def rag_response(*, question: str, chunk_text: str, answer: list[str], usage: tu
     base = {"id": RESPONSE_ID, "object": "response", "model": "llama-cpp/gemma3-270m", "status": "in_progress",
             "output": []}
     item = {"id": "fs_1", "type": "file_search_call", "status": "completed", "queries": [question],
-            "results": [{"file_id": "file-1", "filename": "a.txt", "score": 0.9, "text": chunk_text},
-                        {"file_id": "file-2", "filename": "b.txt", "score": 0.5, "text": "use a process manager"}]}
+            "results": [{"file_id": "file-1", "filename": "a.txt", "score": 0.9, "text": chunk_text, "attributes": {}},
+                        {"file_id": "file-2", "filename": "b.txt", "score": 0.5, "text": "use a process manager",
+                         "attributes": {}}]}
     message = {"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
                "content": [{"type": "output_text", "text": "".join(answer), "annotations": []}]}
     ended = {**base, "status": status, "output": [item, message]}
@@ -105,9 +106,11 @@ def rag_response(*, question: str, chunk_text: str, answer: list[str], usage: tu
         ended["usage"] = {"input_tokens": usage[0], "output_tokens": usage[1], "total_tokens": sum(usage)}
     if status == "incomplete":
         ended["incomplete_details"] = {"reason": "length"}
-    return [
-        {"type": "response.created", "response": base, "sequence_number": 0},
-        {"type": "response.output_item.added", "item": {**item, "status": "in_progress", "results": None}},
+    return numbered([
+        {"type": "response.created", "response": base},
+        {"type": "response.in_progress", "response": base},
+        {"type": "response.output_item.added", "item": {**item, "status": "in_progress", "results": None},
+         "output_index": 0},
         {"type": "response.file_search_call.in_progress", "item_id": "fs_1", "output_index": 0},
         {"type": "response.file_search_call.searching", "item_id": "fs_1", "output_index": 0},
         {"type": "response.file_search_call.completed", "item_id": "fs_1", "output_index": 0},
@@ -115,7 +118,7 @@ def rag_response(*, question: str, chunk_text: str, answer: list[str], usage: tu
         *({"type": "response.output_text.delta", "item_id": "msg_1", "delta": piece} for piece in answer),
         {"type": "response.output_item.done", "item": message, "output_index": 1},
         {"type": f"response.{status}", "response": ended},
-    ]
+    ], RESPONSE_ID)
 
 
 def whole_response(events: list[dict]) -> dict:
@@ -130,13 +133,20 @@ def function_call_response(*, name: str, arguments: str, call_id: str = "call_fn
             "status": "completed"}
     ended = {**base, "status": "completed", "output": [item],
              "usage": {"input_tokens": 30, "output_tokens": 5, "total_tokens": 35}}
-    return [
+    return numbered([
         {"type": "response.created", "response": base},
         {"type": "response.in_progress", "response": base},
         {"type": "response.output_item.added", "item": {**item, "status": "in_progress"}, "output_index": 0},
         {"type": "response.output_item.done", "item": item, "output_index": 0},
         {"type": "response.completed", "response": ended},
-    ]
+    ], response_id)
+
+
+def numbered(events: list[dict], response_id: str) -> list[dict]:
+    """Events as a server sends them: a sequence number each, and the response id on item events
+    (0.7's and OGX's typed events require them)."""
+    return [{**event, "sequence_number": number, **({} if "response" in event else {"response_id": response_id})}
+            for number, event in enumerate(events)]
 
 
 def chat_answer(answer: list[str], *, usage: tuple[int, int] = (11, 4)) -> dict:
