@@ -35,7 +35,8 @@ class Env:
 
 ENVS = tuple(Env(name, python, (REQUIREMENTS / "common.txt", REQUIREMENTS / f"{name}.txt")) for name, python in (
     ("llama-stack-client-0.2.12", None), ("llama-stack-client-0.7.0", "3.12"), ("llama-stack-client-0.7.5", "3.12"),
-    ("ogx-client-1.0.0", "3.12"), ("ogx-client-1.1.3", "3.12")))
+    ("ogx-client-1.0.0", "3.12"), ("ogx-client-1.1.3", "3.12"), ("ogx-client-1.2.0", "3.12"),
+    ("ogx-client-1.5.0", "3.12")))
 
 
 def venv_of(env: Env) -> Path:

@@ -89,12 +89,16 @@ def whole_turn(events: list[dict]) -> dict:
     return turn
 
 
+# Fields of a response OGX 1.5's client requires.
+RESPONSE_FIELDS = {"created_at": 1764000000, "store": True}
+
+
 def rag_response(*, question: str, chunk_text: str, answer: list[str], usage: tuple[int, int] | None = (120, 9),
                  status: str = "completed") -> list[dict]:
     """A response's events: created; a file_search call with its results; the answer in the
     given pieces; completed (with usage) or another ending."""
     base = {"id": RESPONSE_ID, "object": "response", "model": "llama-cpp/gemma3-270m", "status": "in_progress",
-            "output": []}
+            "output": [], **RESPONSE_FIELDS}
     item = {"id": "fs_1", "type": "file_search_call", "status": "completed", "queries": [question],
             "results": [{"file_id": "file-1", "filename": "a.txt", "score": 0.9, "text": chunk_text, "attributes": {}},
                         {"file_id": "file-2", "filename": "b.txt", "score": 0.5, "text": "use a process manager",
@@ -103,7 +107,7 @@ def rag_response(*, question: str, chunk_text: str, answer: list[str], usage: tu
                "content": [{"type": "output_text", "text": "".join(answer), "annotations": []}]}
     ended = {**base, "status": status, "output": [item, message]}
     if usage is not None:
-        ended["usage"] = {"input_tokens": usage[0], "output_tokens": usage[1], "total_tokens": sum(usage)}
+        ended["usage"] = response_usage(*usage)
     if status == "incomplete":
         ended["incomplete_details"] = {"reason": "length"}
     return numbered([
@@ -121,6 +125,12 @@ def rag_response(*, question: str, chunk_text: str, answer: list[str], usage: tu
     ], RESPONSE_ID)
 
 
+def response_usage(input_tokens: int, output_tokens: int) -> dict:
+    """A response's usage, with the token details OGX 1.5's client requires."""
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": input_tokens + output_tokens,
+            "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
+
+
 def whole_response(events: list[dict]) -> dict:
     return events[-1]["response"]
 
@@ -128,11 +138,12 @@ def whole_response(events: list[dict]) -> dict:
 def function_call_response(*, name: str, arguments: str, call_id: str = "call_fn_1",
                            response_id: str = "resp_fn") -> list[dict]:
     """A response that asks the client to run one of its functions (an Agent's client-side tool)."""
-    base = {"id": response_id, "object": "response", "model": MODEL, "status": "in_progress", "output": []}
+    base = {"id": response_id, "object": "response", "model": MODEL, "status": "in_progress", "output": [],
+            **RESPONSE_FIELDS}
     item = {"id": "fc_1", "type": "function_call", "call_id": call_id, "name": name, "arguments": arguments,
             "status": "completed"}
     ended = {**base, "status": "completed", "output": [item],
-             "usage": {"input_tokens": 30, "output_tokens": 5, "total_tokens": 35}}
+             "usage": response_usage(30, 5)}
     return numbered([
         {"type": "response.created", "response": base},
         {"type": "response.in_progress", "response": base},
@@ -186,7 +197,7 @@ EMBEDDING = [0.125, -0.5, 0.25, 0.0625]
 
 def search_results(chunk_text: str) -> dict:
     """A vector store search's page of results."""
-    return {"object": "vector_store.search_results.page", "search_query": "q", "has_more": False, "next_page": None,
+    return {"object": "vector_store.search_results.page", "search_query": ["q"], "has_more": False, "next_page": None,
             "data": [{"file_id": "file-1", "filename": "a.txt", "score": 0.9, "attributes": {},
                       "content": [{"type": "text", "text": chunk_text}]},
                      {"file_id": "file-2", "filename": "b.txt", "score": 0.5, "attributes": {},

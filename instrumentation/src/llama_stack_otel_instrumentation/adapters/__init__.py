@@ -3,6 +3,8 @@
     stainless   Stainless-generated clients: llama-stack-client 0.2.x–0.7.x and ogx-client 1.0–1.1.x
                 (``<package>._base_client``: ``SyncAPIClient.request`` / ``AsyncAPIClient.request``),
                 and their library ``Agent`` / ``AsyncAgent``
+    openapi     OpenAPI-generated clients: ogx-client 1.2+ (``<package>.api.<x>_api``: each GenAI
+                method of ``<X>Api`` / ``Async<X>Api``), and their ``Agent`` / ``AsyncAgent``
 
 What an adapter provides (a module here):
 
