@@ -119,7 +119,8 @@ def rag_response(*, question: str, chunk_text: str, answer: list[str], usage: tu
         {"type": "response.file_search_call.searching", "item_id": "fs_1", "output_index": 0},
         {"type": "response.file_search_call.completed", "item_id": "fs_1", "output_index": 0},
         {"type": "response.output_item.done", "item": item, "output_index": 0},
-        *({"type": "response.output_text.delta", "item_id": "msg_1", "delta": piece} for piece in answer),
+        *({"type": "response.output_text.delta", "item_id": "msg_1", "delta": piece, "output_index": 1,
+           "content_index": 0} for piece in answer),
         {"type": "response.output_item.done", "item": message, "output_index": 1},
         {"type": f"response.{status}", "response": ended},
     ], RESPONSE_ID)
