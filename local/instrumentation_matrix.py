@@ -34,9 +34,9 @@ class Env:
     tests: tuple[str, ...] = ()  # what pytest runs (default: the testpaths, the Stainless-shaped clients' tests)
 
 
-# The OpenAPI-generated clients (ogx-client 1.2+) have tests of their own, in tests/openapi; its
+# The OpenAPI-generated clients (ogx-client 1.2+) have tests of their own, in tests/openapi_clients; its
 # --confcutdir keeps the Stainless clients' conftest (which imports their _base_client) out.
-OPENAPI_TESTS = ("--confcutdir=tests/openapi", "tests/openapi")
+OPENAPI_TESTS = ("--confcutdir=tests/openapi_clients", "tests/openapi_clients")
 ENVS = tuple(Env(name, python, (REQUIREMENTS / "common.txt", REQUIREMENTS / f"{name}.txt"), tests)
              for name, python, tests in (
     ("llama-stack-client-0.2.12", None, ()), ("llama-stack-client-0.7.0", "3.12", ()),

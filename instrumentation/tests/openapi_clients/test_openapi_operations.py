@@ -14,8 +14,18 @@ import gc
 import logging
 import re
 
+import ogx_client
 import pytest
-from openapi_under_test import (
+from ogx_client.async_stream import AsyncStream
+from ogx_client.exceptions import BadRequestException
+from ogx_client.stream import Stream
+from opentelemetry.trace import SpanKind, StatusCode
+
+from canned_llama_stack import CHAT_ID, MODEL, function_call_response
+from llama_stack_otel_instrumentation import agent_name
+from llama_stack_otel_instrumentation import semconv as genai
+from llama_stack_otel_instrumentation.adapters import openapi, stainless
+from openapi_clients.support import (
     ANSWER,
     CANARIES,
     CHUNK_TEXT,
@@ -27,16 +37,6 @@ from openapi_under_test import (
     needs_async_apis,
     recorded,
 )
-from opentelemetry.trace import SpanKind, StatusCode
-
-import ogx_client
-from canned_llama_stack import CHAT_ID, MODEL, function_call_response
-from llama_stack_otel_instrumentation import agent_name
-from llama_stack_otel_instrumentation import semconv as genai
-from llama_stack_otel_instrumentation.adapters import openapi, stainless
-from ogx_client.async_stream import AsyncStream
-from ogx_client.exceptions import BadRequestException
-from ogx_client.stream import Stream
 
 EMBEDDING_MODEL = "sentence-transformers/all-minilm"
 RESPONSE_BODY = {"model": MODEL, "input": QUESTION, "instructions": INSTRUCTIONS, "tools": [FILE_SEARCH]}
@@ -84,7 +84,7 @@ def test_a_hook_this_release_lacks_is_one_log_line_and_the_rest_still_work(trace
     missing = [r.getMessage() for r in caplog.records if "is not in this version of the client" in r.getMessage()]
     assert sum("NoSuchApi.create" in line for line in missing) == 2  # the class and its async twin
     assert sum("EmbeddingsApi.no_such_method" in line for line in missing) == 2
-    from openapi_under_test import HAS_ASYNC_APIS
+    from openapi_clients.support import HAS_ASYNC_APIS
 
     assert (sum("AsyncResponsesApi.create" in line for line in missing) == 1) is not HAS_ASYNC_APIS
     t.client().embeddings.create(model=EMBEDDING_MODEL, input="x")
@@ -129,7 +129,7 @@ def test_a_streamed_response_is_read_as_the_app_reads_it(traced):
     assert isinstance(stream, Stream)  # what the app checks still holds
     assert t.span_list() == []  # the span stays open while the app reads
     events = list(stream)
-    assert [type(e).__name__ for e in events][0] == "OpenAIResponseObjectStreamResponseCreated"
+    assert type(events[0]).__name__ == "OpenAIResponseObjectStreamResponseCreated"
     assert "".join(e.delta for e in events if getattr(e, "type", "") == "response.output_text.delta") == \
         "".join(ANSWER)
     invoke = the_only(t.span_list(), "invoke_agent")
@@ -208,7 +208,7 @@ def test_an_async_chat_completion(traced, streamed):
 
 
 def test_embeddings_and_their_async_twin(traced):
-    from openapi_under_test import HAS_ASYNC_APIS
+    from openapi_clients.support import HAS_ASYNC_APIS
 
     t = traced()
     t.instrument()
@@ -227,7 +227,8 @@ def test_embeddings_and_their_async_twin(traced):
 
 def test_a_vector_store_search_is_retrieval_of_its_store(traced):
     from ogx_client.models.open_ai_search_vector_store_request import OpenAISearchVectorStoreRequest
-    from openapi_under_test import HAS_ASYNC_APIS
+
+    from openapi_clients.support import HAS_ASYNC_APIS
 
     t = traced()
     t.instrument()
@@ -247,7 +248,7 @@ def test_a_vector_store_search_is_retrieval_of_its_store(traced):
 
 
 def test_a_conversation_is_a_span_with_its_id_and_no_operation_name(traced):
-    from openapi_under_test import HAS_ASYNC_APIS
+    from openapi_clients.support import HAS_ASYNC_APIS
 
     t = traced()
     t.instrument()

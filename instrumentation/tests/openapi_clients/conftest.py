@@ -18,10 +18,10 @@ def _openapi_client_installed() -> bool:
 
 
 if not _openapi_client_installed():
-    collect_ignore_glob = ["test_*.py"]
+    collect_ignore_glob = ["*.py"]
 else:
     def pytest_report_header() -> str:
-        from openapi_under_test import VERSION
+        from openapi_clients.support import VERSION
 
         return f"client under test: ogx-client {VERSION} (OpenAPI-generated)"
 
@@ -34,7 +34,7 @@ def no_content_variable(monkeypatch):
 @pytest.fixture
 def traced():
     """make(**kwargs) -> Traced over one canned server; every instrumentor made is taken off."""
-    from openapi_under_test import Traced, canned_server
+    from openapi_clients.support import Traced, canned_server
 
     with canned_server() as canned:
         made: list = []
