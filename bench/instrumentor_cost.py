@@ -12,7 +12,7 @@ the instrumentor's own.
 - per chunk: the slope between a streamed response of few and of many text deltas, so the
   call's fixed cost drops out.
 
-    python -m bench.instrumentor_cost [--reps 30]   # or: make bench BENCH_ARGS="--only instr"
+    PYTHONPATH=instrumentation/tests python -m bench.instrumentor_cost [--reps 30]   # or: make bench BENCH_ARGS="--only instr"
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ def test_create_agent_and_invoke_agent_carry_the_genai_attributes(private_run):
     shared = {"gen_ai.agent.name": "rag-agent", "gen_ai.request.model": MODEL_THAT_CANNOT_CHAT,
               "gen_ai.provider.name": "llama_stack", "gen_ai.data_source.id": run.vector_db_id}
     assert create.attributes["gen_ai.operation.name"] == "create_agent"
-    assert session.attributes["gen_ai.operation.name"] == "create_session"
+    assert "gen_ai.operation.name" not in session.attributes  # the registry has no such operation
     assert invoke.attributes["gen_ai.operation.name"] == "invoke_agent"
     for span in (create, invoke):
         assert shared.items() <= span.attributes.items(), span.attributes

@@ -232,3 +232,22 @@ def test_the_agents_own_calls_are_not_traced_twice(traced, streamed):
         list(result)
     names = sorted(s.name for s in t.span_list() if not s.name.startswith("execute_tool"))
     assert names == ["create_agent", "create_session", "invoke_agent"]
+
+
+@only_agents_api
+def test_a_02_async_agent_turn(traced):
+    async def run(client) -> list:
+        agent = agent_module.AsyncAgent(client, model="m", instructions="i",
+                                        tools=[{"name": "builtin::rag/knowledge_search",
+                                                "args": {"vector_db_ids": ["db"]}}])
+        session = await agent.create_session("s")
+        return [chunk.model_dump() async for chunk in await agent.create_turn(messages=[{"role": "user",
+                                                                                        "content": QUESTION}],
+                                                                             session_id=session)]
+
+    t = traced()
+    without = asyncio.run(run(t.async_client()))
+    t.instrument()
+    assert asyncio.run(run(t.async_client())) == without
+    names = sorted(s.name for s in t.span_list())
+    assert names == ["create_agent", "create_session", "execute_tool knowledge_search", "invoke_agent"]

@@ -224,46 +224,61 @@ class Operations:
 
     def start(self, request: Request, context: Context) -> tuple[Traced, Reader]:
         """The started span and the reader of its answer, for a request."""
-        body, server, recorder = request.body, request.server, self.recorder
-        operation = request.operation
-        if operation == RESPONSE:
-            agent_call = self._response_call(body, server, context)
-            return agent_call, ResponseEvents(agent_call)
-        if operation == AGENT_TURN:
-            agent_call = self.turn_call(request.params.get("agent", ""), request.params.get("session"),
-                                        read(body, "messages"), server, context)
-            return agent_call, TurnEvents(agent_call)
-        if operation in (CHAT, INFERENCE_CHAT):
-            model_call = ModelCall(recorder, model=read(body, "model") or read(body, "model_id"), server=server,
-                                   messages=read(body, "messages"), stream=bool(read(body, "stream", False)),
-                                   context=context)
-            return model_call, (ChatEvents(model_call) if operation == CHAT else InferenceEvents(model_call))
-        if operation == EMBEDDINGS:
-            embedding = EmbeddingCall(recorder, model=read(body, "model") or read(body, "model_id"), server=server,
-                                      context=context)
-            return embedding, EmbeddingResult(embedding)
-        if operation == SEARCH:
-            store = (request.params.get("vector_store") or read(body, "vector_db_id")
-                     or next(iter(read(body, "vector_db_ids") or []), None))
-            retrieval = RetrievalCall(recorder, data_source_id=store, server=server, context=context,
-                                      query=read(body, "query") or read(body, "content"))
-            return retrieval, SearchResult(retrieval)
-        if operation == INVOKE_TOOL:
-            tool = str(read(body, "tool_name", "tool"))
-            tool_call = ToolCall(recorder, tool=tool, tool_type=tool_type(tool), arguments=read(body, "kwargs"),
-                                 context=context)
-            return tool_call, ToolResult(tool_call)
-        if operation == CREATE_AGENT:
-            return self.create_agent(read(body, "agent_config") or {}, server, context,
-                                     agent_id_of=lambda result: read(result, "agent_id"))
-        if operation == CREATE_SESSION:
-            return self.create_session(request.params.get("agent", ""), server, context)
-        if operation == CREATE_CONVERSATION:
-            span = SpanCall(recorder, semconv.CREATE_CONVERSATION, context=context, attributes=present({
-                semconv.PROVIDER_NAME: semconv.PROVIDER, semconv.OPENINFERENCE_SPAN_KIND: semconv.KIND_CHAIN,
-                semconv.SERVER_ADDRESS: server.address, semconv.SERVER_PORT: server.port}))
-            return span, _LearnId(span, semconv.CONVERSATION_ID, "id")
-        raise ValueError(f"no such operation: {operation}")
+        builder = {RESPONSE: self._response, AGENT_TURN: self._agent_turn, CHAT: self._chat,
+                   INFERENCE_CHAT: self._chat, EMBEDDINGS: self._embeddings, SEARCH: self._search,
+                   INVOKE_TOOL: self._invoke_tool, CREATE_AGENT: self._create_agent,
+                   CREATE_SESSION: self._create_session, CREATE_CONVERSATION: self._create_conversation}
+        return builder[request.operation](request, context)
+
+    def _response(self, request: Request, context: Context) -> tuple[Traced, Reader]:
+        agent_call = self._response_call(request.body, request.server, context)
+        return agent_call, ResponseEvents(agent_call)
+
+    def _agent_turn(self, request: Request, context: Context) -> tuple[Traced, Reader]:
+        agent_call = self.turn_call(request.params.get("agent", ""), request.params.get("session"),
+                                    read(request.body, "messages"), request.server, context)
+        return agent_call, TurnEvents(agent_call)
+
+    def _chat(self, request: Request, context: Context) -> tuple[Traced, Reader]:
+        body = request.body
+        model_call = ModelCall(self.recorder, model=read(body, "model") or read(body, "model_id"),
+                               server=request.server, messages=read(body, "messages"),
+                               stream=bool(read(body, "stream", False)), context=context)
+        return model_call, (ChatEvents(model_call) if request.operation == CHAT else InferenceEvents(model_call))
+
+    def _embeddings(self, request: Request, context: Context) -> tuple[Traced, Reader]:
+        body = request.body
+        embedding = EmbeddingCall(self.recorder, model=read(body, "model") or read(body, "model_id"),
+                                  server=request.server, context=context)
+        return embedding, EmbeddingResult(embedding)
+
+    def _search(self, request: Request, context: Context) -> tuple[Traced, Reader]:
+        body = request.body
+        store = (request.params.get("vector_store") or read(body, "vector_db_id")
+                 or next(iter(read(body, "vector_db_ids") or []), None))
+        retrieval = RetrievalCall(self.recorder, data_source_id=store, server=request.server, context=context,
+                                  query=read(body, "query") or read(body, "content"))
+        return retrieval, SearchResult(retrieval)
+
+    def _invoke_tool(self, request: Request, context: Context) -> tuple[Traced, Reader]:
+        tool = str(read(request.body, "tool_name", "tool"))
+        tool_call = ToolCall(self.recorder, tool=tool, tool_type=tool_type(tool),
+                             arguments=read(request.body, "kwargs"), context=context)
+        return tool_call, ToolResult(tool_call)
+
+    def _create_agent(self, request: Request, context: Context) -> tuple[Traced, Reader]:
+        return self.create_agent(read(request.body, "agent_config") or {}, request.server, context,
+                                 agent_id_of=lambda result: read(result, "agent_id"))
+
+    def _create_session(self, request: Request, context: Context) -> tuple[Traced, Reader]:
+        return self.create_session(request.params.get("agent", ""), request.server, context)
+
+    def _create_conversation(self, request: Request, context: Context) -> tuple[Traced, Reader]:
+        server = request.server
+        span = SpanCall(self.recorder, semconv.CREATE_CONVERSATION, context=context, attributes=present({
+            semconv.PROVIDER_NAME: semconv.PROVIDER, semconv.OPENINFERENCE_SPAN_KIND: semconv.KIND_CHAIN,
+            semconv.SERVER_ADDRESS: server.address, semconv.SERVER_PORT: server.port}))
+        return span, _LearnId(span, semconv.CONVERSATION_ID, "id")
 
     def _response_call(self, body: Any, server: Server, context: Context) -> AgentCall:
         data_source = vector_store_of(read(body, "tools"))

@@ -10,7 +10,8 @@ What an adapter provides (a module here):
 
 - ``applies(package: str) -> bool`` — whether the installed client ``package`` (the import name,
   ``llama_stack_client`` or ``ogx_client``) has this adapter's shape; checked once, at
-  ``instrument()``: the first adapter that applies is used (``ADAPTERS`` orders them);
+  ``instrument()``: the first adapter that applies is used (``_adapters()`` in the package's
+  ``__init__`` lists them in order: add a new one there);
 - ``hooks(package: str, operations: Operations) -> list[Hook]`` — the client's functions to wrap
   and their wrappers (wrapt's ``wrapper(wrapped, instance, args, kwargs)``).
 
@@ -20,6 +21,10 @@ dict, path parameters, server) — and hands it with the call to the shared laye
 the result); everything else — spans, metrics, stream wrapping, content, failures — is shared.
 A call it does not recognise it makes unchanged. A wrapper raises nothing of its own:
 recognising is done through ``guarded``.
+
+openapi.py is the shape of a per-method adapter: a wrapper on each ``<X>Api`` method that makes a
+GenAI call, and on its ``Async<X>Api`` override, and the Agent's ``create_turn`` through the
+Stainless adapter's hooks.
 
 ``apply`` puts hooks in place all or nothing: a hook whose module, class or function this
 client version lacks is skipped with one log line; if wrapping fails midway, the hooks already
