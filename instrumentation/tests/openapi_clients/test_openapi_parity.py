@@ -93,12 +93,20 @@ def sync_session(client: Any, canned: Any) -> list:
     return seen
 
 
-async def async_session(client: Any) -> list:
+async def async_session(client: Any, canned: Any) -> list:
+    """The same with the async client; on 1.2.0 every call fails, the same way each time."""
     async def read(call) -> list:
         stream = await call()
         return [stream.__class__.__name__, isinstance(stream, AsyncStream), dump([e async for e in stream])]
 
-    return [
+    async def read_part_then_again() -> list:
+        stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+        first = await anext(aiter(stream))
+        again = await attempt_async(lambda: read(lambda: _same(stream)))
+        await stream.close()
+        return [dump(first), again]
+
+    seen = [
         await attempt_async(lambda: client.responses.create(**RESPONSE_BODY)),
         await attempt_async(lambda: read(lambda: client.responses.create(**RESPONSE_BODY, stream=True))),
         await attempt_async(lambda: client.chat.completions.create(model=MODEL, messages=MESSAGES)),
@@ -107,7 +115,19 @@ async def async_session(client: Any) -> list:
         await attempt_async(lambda: client.embeddings.create(model=MODEL, input="a")),
         await attempt_async(lambda: client.vector_stores.search("vs_1", query=QUESTION)),
         await attempt_async(lambda: client.conversations.create(metadata={"name": "s"})),
+        await attempt_async(read_part_then_again),
     ]
+    canned.refuse_with = 400
+    try:
+        seen.append(await attempt_async(lambda: client.responses.create(**RESPONSE_BODY, stream=True)))
+        seen.append(await attempt_async(lambda: client.embeddings.create(model=MODEL, input="a")))
+    finally:
+        canned.refuse_with = None
+    return seen
+
+
+async def _same(value: Any) -> Any:
+    return value
 
 
 def agent_session(client: Any, canned: Any) -> list:
@@ -144,9 +164,9 @@ def test_the_sync_calls_give_the_app_the_same_with_and_without_the_instrumentor(
 
 def test_the_async_calls_give_the_app_the_same_with_and_without_the_instrumentor(traced):
     t = traced()
-    without = asyncio.run(async_session(t.async_client()))
+    without = asyncio.run(async_session(t.async_client(), t.canned))
     t.instrument()
-    with_it = asyncio.run(async_session(t.async_client()))
+    with_it = asyncio.run(async_session(t.async_client(), t.canned))
     assert with_it == without
 
 
