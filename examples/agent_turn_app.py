@@ -35,9 +35,12 @@ def main(question: str = QUESTION) -> None:
         agent = Agent(client, model=MODEL, instructions="Answer in one sentence.")
         session = agent.create_session("example-session")
         print(f"QUESTION: {question}\nANSWER: ", end="", flush=True)
-        for chunk in agent.create_turn(messages=[{"role": "user", "content": question}], session_id=session):
-            delta = getattr(chunk.event, "delta", None)
-            print(getattr(delta, "text", "") or "", end="", flush=True)
+        try:
+            for chunk in agent.create_turn(messages=[{"role": "user", "content": question}], session_id=session):
+                delta = getattr(chunk.event, "delta", None)
+                print(getattr(delta, "text", "") or "", end="", flush=True)
+        except RuntimeError as error:  # what the Agent raises when the answer hit the server's token limit
+            print(f" [{error}]", end="")
         print()
         client.conversations.delete(session)
         print(f"Trace ID: {trace.format_trace_id(trace.get_current_span().get_span_context().trace_id)}")

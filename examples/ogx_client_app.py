@@ -56,12 +56,16 @@ def main(question: str = QUESTION) -> None:
             print(f"QUESTION: {question}\nAGENT: ", end="", flush=True)
             agent = Agent(client, model=MODEL, instructions=INSTRUCTIONS, tools=[file_search])
             session = agent.create_session("example-session")
-            for chunk in agent.create_turn(messages=[{"role": "user", "content": question}], session_id=session):
-                delta = getattr(chunk.event, "delta", None)
-                print(getattr(delta, "text", "") or "", end="", flush=True)
+            try:
+                for chunk in agent.create_turn(messages=[{"role": "user", "content": question}], session_id=session):
+                    delta = getattr(chunk.event, "delta", None)
+                    print(getattr(delta, "text", "") or "", end="", flush=True)
+            except RuntimeError as error:  # what the Agent raises when the answer hit the server's token limit
+                print(f" [{error}]", end="")
 
             response = client.responses.create(model=MODEL, input=question, instructions=INSTRUCTIONS,
-                                               tools=[file_search], tool_choice={"type": "file_search"})
+                                               tools=[file_search], tool_choice={"type": "file_search"},
+                                               max_output_tokens=64)
             print(f"\nSEARCHED: {response.output_text}")
 
             chat = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": question}],
