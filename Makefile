@@ -20,7 +20,7 @@ ARGS ?=
 .PHONY: help demo stack-up stack-down stack-status stack-logs venvs test test-unit test-instrumentation lint bench
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-21s %s\n", $$1, $$2}'
 
 demo: ## start the local stack (if needed) and run the traced RAG agent on it; ARGS="..." adds script flags
 	@$(STACK) demo $(ARGS)

@@ -29,6 +29,9 @@ from pathlib import Path
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "llama-stack-otel"
 KEEP_OLD_VENVS = 2  # per name, besides the current one
+# Never pruned younger than this: clones and worktrees share the cache, and a venv another one
+# built today (its requirements or its local packages differ) may be in use right now.
+KEEP_RECENT_S = 24 * 3600
 
 
 def cache_dir() -> Path:
@@ -89,7 +92,12 @@ def prune_old(venvs: Path, name: str, keep: Path) -> None:
         key=lambda p: p.stat().st_mtime,
     )
     for path in old[:-KEEP_OLD_VENVS] if KEEP_OLD_VENVS else old:
-        shutil.rmtree(path, ignore_errors=True)
+        try:
+            built = (path / ".complete").stat().st_mtime
+        except OSError:  # another process pruned it just now
+            continue
+        if time.time() - built > KEEP_RECENT_S:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager

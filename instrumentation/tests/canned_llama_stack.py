@@ -196,9 +196,9 @@ def inference_chunks(answer: list[str], *, usage: tuple[int, int] = (11, 4)) -> 
 EMBEDDING = [0.125, -0.5, 0.25, 0.0625]
 
 
-def search_results(chunk_text: str) -> dict:
-    """A vector store search's page of results."""
-    return {"object": "vector_store.search_results.page", "search_query": ["q"], "has_more": False, "next_page": None,
+def search_results(chunk_text: str, *, query: str | list[str] = "q") -> dict:
+    """A vector store search's page of results (0.2.x's query is a string, 0.7's a list)."""
+    return {"object": "vector_store.search_results.page", "search_query": query, "has_more": False, "next_page": None,
             "data": [{"file_id": "file-1", "filename": "a.txt", "score": 0.9, "attributes": {},
                       "content": [{"type": "text", "text": chunk_text}]},
                      {"file_id": "file-2", "filename": "b.txt", "score": 0.5, "attributes": {},
@@ -321,7 +321,8 @@ def _handler(canned: CannedLlamaStack) -> type[BaseHTTPRequestHandler]:
             if path == "/v1/inference/embeddings":
                 return self._json({"embeddings": [EMBEDDING for _ in body.get("contents") or [""]]})
             if re.fullmatch(r"/v1(/openai/v1)?/vector_stores/[^/]+/search", path):
-                return self._json(search_results(canned.chunk_text))
+                return self._json(search_results(canned.chunk_text,
+                                                  query="q" if path.startswith("/v1/openai/v1/") else ["q"]))
             if path == "/v1/vector-io/query":
                 return self._json({"chunks": [{"content": canned.chunk_text, "metadata": {"document_id": "a.md"}},
                                               {"content": "use a process manager", "metadata": {"document_id": "b"}}],

@@ -130,6 +130,33 @@ def test_the_async_agent_fails_exactly_as_without_instrumentation(traced):
 
 
 @only_responses_agent
+def test_a_turn_that_ends_incomplete_fails_in_the_agent_exactly_as_without_it(traced):
+    """Issue 18's "RuntimeError: No response available": the Agent's own answer to a response that
+    ends ``response.incomplete`` (its synthesizer keeps only a completed response) — the 270M model
+    on the local stacks often hits the output limit. Without the instrumentor it is raised the same;
+    with it, the turn's span records it."""
+    from canned_llama_stack import rag_response
+
+    def turn(client) -> tuple:
+        agent = agent_module.Agent(client, model=MODEL, instructions=INSTRUCTIONS)
+        try:
+            list(agent.create_turn(messages=[{"role": "user", "content": QUESTION}],
+                                   session_id=agent.create_session("s")))
+        except Exception as exc:  # noqa: BLE001 - compared below
+            return type(exc), str(exc)
+        return None, None
+
+    t = traced()
+    t.canned.response = rag_response(question=QUESTION, chunk_text=CHUNK_TEXT, answer=ANSWER, status="incomplete")
+    without = turn(t.client())
+    t.instrument()
+    assert turn(t.client()) == without
+    if without[0] is not None:  # 0.7.x and OGX 1.0-1.1: RuntimeError("No response available")
+        [invoke] = [s for s in t.span_list() if s.name.startswith("invoke_agent")]
+        assert invoke.attributes[genai.ERROR_TYPE] == without[0].__qualname__
+
+
+@only_responses_agent
 def test_a_failed_turn_is_an_error_without_the_servers_text(traced):
     t = traced()
     t.canned.response = [*t.canned.response[:2], {"type": "response.failed", "response": {
