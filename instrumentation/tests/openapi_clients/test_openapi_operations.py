@@ -426,3 +426,29 @@ def test_ogx_client_module_names_the_stream_types_it_checks():
     assert openapi.is_stream_of("ogx_client")(object.__new__(Stream))
     assert openapi.is_stream_of("ogx_client")(object.__new__(AsyncStream))
     assert not openapi.is_stream_of("ogx_client")(ogx_client.Configuration(host="http://x"))
+
+
+def test_each_class_gets_the_wrapper_its_method_needs(monkeypatch):
+    """A coroutine function gets the async wrapper, a plain one the sync wrapper, whichever class
+    it is on; a class that only inherits the method gets none (its parent's hook covers it)."""
+    import sys
+    import types
+
+    class FakeApi:
+        def create(self): ...
+
+    class AsyncFakeApi(FakeApi):
+        async def create(self): ...
+
+    class InheritingApi(FakeApi):
+        pass
+
+    module = types.ModuleType("ogx_client.api.fake_api")
+    module.FakeApi, module.AsyncFakeApi, module.InheritingApi = FakeApi, AsyncFakeApi, InheritingApi
+    monkeypatch.setitem(sys.modules, "ogx_client.api.fake_api", module)
+    endpoint = openapi.Endpoint("fake_api", "FakeApi", "create", openapi.CHAT, {})
+    wrappers = openapi.Hooks(None, endpoint, openapi.is_stream_of("ogx_client"))  # type: ignore[arg-type]
+    assert openapi.wrapper_for("ogx_client", endpoint, "FakeApi", wrappers) == wrappers.call
+    assert openapi.wrapper_for("ogx_client", endpoint, "AsyncFakeApi", wrappers) == wrappers.async_call
+    assert openapi.wrapper_for("ogx_client", endpoint, "InheritingApi", wrappers) is None
+    assert openapi.wrapper_for("ogx_client", endpoint, "NoSuchApi", wrappers) == wrappers.call  # apply() logs it

@@ -1,8 +1,9 @@
 """The adapter for OpenAPI-generated clients: ogx-client 1.2 and later.
 
 Such a client has no single request method to hook: each API class makes its own calls
-(``<package>.api.<x>_api.<X>Api``, and from 1.3 or so an ``Async<X>Api`` subclass that overrides
-every method as ``async def``), so the hooks sit on the methods of the GenAI operations:
+(``<package>.api.<x>_api.<X>Api``, and from 1.3 an ``Async<X>Api`` subclass that overrides every
+method as ``async def``; 1.2's ``AsyncOgxClient`` has none and fails every call), so the hooks sit
+on the methods of the GenAI operations:
 
     ResponsesApi.create          POST /v1/responses                          RESPONSE
     ChatCompletionsApi.create    POST /v1/chat/completions                   CHAT
@@ -23,8 +24,8 @@ Only the plain methods are hooked. ``*_with_http_info`` and ``*_without_preload_
 the app an ``ApiResponse`` or the unread HTTP response to read itself: they pass untraced (the
 HTTP span of an httpx instrumentation still shows them).
 
-The library's ``Agent`` / ``AsyncAgent`` (``lib/agents/agent.py``, from 1.3) are the Responses
-API's, the same as llama-stack-client 0.7's: the Stainless adapter's Agent hooks serve them.
+The library's ``Agent`` / ``AsyncAgent`` (``lib/agents/agent.py``) are the Responses API's, the
+same as llama-stack-client 0.7's: the Stainless adapter's Agent hooks serve them.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from llama_stack_otel_instrumentation.adapters import Hook
+from llama_stack_otel_instrumentation.adapters import Hook, Wrapper
 from llama_stack_otel_instrumentation.adapters.stainless import Hooks as StainlessHooks
 from llama_stack_otel_instrumentation.calls import guarded
 from llama_stack_otel_instrumentation.operations import (
@@ -173,16 +174,19 @@ class Hooks:
         return await self.operations.run_async(request, lambda: wrapped(*args, **kwargs), streamed=self.streamed)
 
 
-def own_method(package: str, endpoint: Endpoint, api: str) -> bool:
-    """Whether the class defines the method itself. An async class that only inherited the sync
-    method must not be hooked: the sync hook already covers it, and a second would nest a span."""
+def wrapper_for(package: str, endpoint: Endpoint, api: str, wrappers: Hooks) -> Wrapper | None:
+    """The wrapper for a class's method: the async one for a coroutine function, whichever class
+    it is on. None for a class that only inherits the method: the hook on the class that defines
+    it covers it, and a second would nest a span in it."""
     try:
-        module = importlib.import_module(f"{package}.api.{endpoint.module}")
+        cls = getattr(importlib.import_module(f"{package}.api.{endpoint.module}"), api, None)
     except ImportError:
-        return True  # apply() says it is missing
-    cls = getattr(module, api, None)
-    # What is missing altogether is hooked all the same: apply() says it is not there.
-    return cls is None or endpoint.method in vars(cls) or not hasattr(cls, endpoint.method)
+        cls = None
+    own = vars(cls).get(endpoint.method) if cls is not None else None
+    if own is None and cls is not None and hasattr(cls, endpoint.method):
+        return None
+    # Missing altogether: hooked all the same, and apply() says in one line that it is not there.
+    return wrappers.async_call if inspect.iscoroutinefunction(own) else wrappers.call
 
 
 def hooks(package: str, operations: Operations) -> list[Hook]:
@@ -191,10 +195,10 @@ def hooks(package: str, operations: Operations) -> list[Hook]:
     for endpoint in ENDPOINTS:
         wrappers = Hooks(operations, endpoint, streamed)
         module = f"{package}.api.{endpoint.module}"
-        found.append(Hook(module, f"{endpoint.api}.{endpoint.method}", wrappers.call))
-        asynchronous = f"Async{endpoint.api}"
-        if guarded("looking at an async API class", own_method, package, endpoint, asynchronous) is not False:
-            found.append(Hook(module, f"{asynchronous}.{endpoint.method}", wrappers.async_call))
+        for api in (endpoint.api, f"Async{endpoint.api}"):
+            wrapper = guarded("looking at an API class", wrapper_for, package, endpoint, api, wrappers)
+            if wrapper is not None:
+                found.append(Hook(module, f"{api}.{endpoint.method}", wrapper))
     agent, agents = f"{package}.lib.agents.agent", StainlessHooks(operations)
     found += [Hook(agent, "Agent.create_turn", agents.agent_create_turn),
               Hook(agent, "AsyncAgent.create_turn", agents.async_agent_create_turn)]
