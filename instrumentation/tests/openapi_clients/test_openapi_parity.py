@@ -177,3 +177,21 @@ def test_the_agents_turns_are_the_same_with_and_without_the_instrumentor(traced)
     with_it = agent_session(t.client(), t.canned)
     assert with_it == without
     assert [s.name for s in t.span_list()].count("invoke_agent") == 2
+
+
+def test_the_async_agents_turn_is_the_same_with_and_without_the_instrumentor(traced):
+    """On 1.5.0 the AsyncAgent's turn fails on its own (it calls an initialize() it does not have):
+    the same failure either way."""
+    async def turn(client: Any) -> Any:
+        agent = agent_module.AsyncAgent(client, model=MODEL, instructions=INSTRUCTIONS, tools=[FILE_SEARCH])
+        session = await attempt_async(lambda: agent.create_session("s"))
+
+        async def chunks() -> list:
+            return [type(c.event).__name__ async for c in await agent.create_turn(messages=MESSAGES,
+                                                                                   session_id=session[1])]
+        return [session, await attempt_async(chunks)]
+
+    t = traced()
+    without = asyncio.run(turn(t.async_client()))
+    t.instrument()
+    assert asyncio.run(turn(t.async_client())) == without
