@@ -13,14 +13,15 @@ the app: only the stream's own exceptions reach it, as they did before.
 Iterating the proxy iterates the stream as the stream itself would: each ``iter()`` asks the
 stream for its iterator (ogx-client 1.2+'s ``Stream`` starts a fresh read every time, so a second
 loop after a ``break`` fails as it does without the instrumentation; a Stainless stream resumes
-its one iterator), and ``next()`` is the stream's own ``__next__`` where it has one.
+its one iterator), and ``next()`` is the stream's own ``__next__`` where it has one. A stream's
+``until_done()`` (ogx-client 1.2+'s) reads through the proxy too.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.util.genai.stream import AsyncStreamWrapper, SyncStreamWrapper
 
@@ -60,6 +61,16 @@ class TracedStream(SyncStreamWrapper[Any]):
         own = self.__wrapped__ if hasattr(type(self.__wrapped__), "__next__") else self._self_iterator
         return self._advance(lambda: next(own))
 
+    if not TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any:
+            if name == "until_done" and hasattr(self.__wrapped__, name):
+                return self._until_done
+            return super().__getattr__(name)
+
+    def _until_done(self) -> None:
+        for _ in self:
+            pass
+
     def _process_chunk(self, chunk: Any) -> None:
         guarded("reading a streamed event", self._self_read_chunk, chunk)
 
@@ -94,6 +105,16 @@ class TracedAsyncStream(AsyncStreamWrapper[Any]):
     async def __anext__(self) -> Any:
         own = self.__wrapped__ if hasattr(type(self.__wrapped__), "__anext__") else self._self_aiter
         return await self._advance(lambda: anext(own))
+
+    if not TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any:
+            if name == "until_done" and hasattr(self.__wrapped__, name):
+                return self._until_done
+            return super().__getattr__(name)
+
+    async def _until_done(self) -> None:
+        async for _ in self:
+            pass
 
     def _process_chunk(self, chunk: Any) -> None:
         guarded("reading a streamed event", self._self_read_chunk, chunk)

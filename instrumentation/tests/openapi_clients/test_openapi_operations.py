@@ -305,6 +305,15 @@ def test_a_stream_closed_early_ends_its_span(traced):
     assert invoke.status.status_code == StatusCode.UNSET and invoke.attributes[genai.ANSWER_CHARS] == 0
 
 
+def test_a_stream_read_to_its_end_by_until_done(traced):
+    t = traced()
+    t.instrument()
+    assert create_response(t.client(), "keywords", stream=True).until_done() is None
+    invoke = the_only(t.span_list(), "invoke_agent")
+    assert invoke.status.status_code == StatusCode.UNSET and invoke.attributes[genai.RESPONSE_ID] == "resp_1"
+    assert invoke.attributes[genai.ANSWER_CHARS] == len("".join(ANSWER))
+
+
 def test_a_stream_given_up_without_a_word_ends_its_span_when_collected(traced):
     t = traced()
     t.instrument()

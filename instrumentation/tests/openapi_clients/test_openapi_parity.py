@@ -79,6 +79,7 @@ def sync_session(client: Any, canned: Any) -> list:
     seen.append(attempt(lambda: next(stream)))
     with stream:
         seen.append(attempt(lambda: [stream.status_code, dict(stream.headers).get("content-type")]))
+    seen.append(attempt(lambda: client.responses.create(**RESPONSE_BODY, stream=True).until_done()))
 
     canned.refuse_with = 400
     try:
@@ -116,6 +117,8 @@ async def async_session(client: Any, canned: Any) -> list:
         await attempt_async(lambda: client.vector_stores.search("vs_1", query=QUESTION)),
         await attempt_async(lambda: client.conversations.create(metadata={"name": "s"})),
         await attempt_async(read_part_then_again),
+        await attempt_async(lambda: _until_done(client.chat.completions.create(model=MODEL, messages=MESSAGES,
+                                                                               stream=True))),
     ]
     canned.refuse_with = 400
     try:
@@ -128,6 +131,10 @@ async def async_session(client: Any, canned: Any) -> list:
 
 async def _same(value: Any) -> Any:
     return value
+
+
+async def _until_done(call: Any) -> Any:
+    return await (await call).until_done()
 
 
 def agent_session(client: Any, canned: Any) -> list:
