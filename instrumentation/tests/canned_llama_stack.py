@@ -205,6 +205,13 @@ def search_results(chunk_text: str, *, query: str | list[str] = "q") -> dict:
                       "content": [{"type": "text", "text": "use a process manager"}]}]}
 
 
+def query_chunk(text: str, document: str) -> dict:
+    """A chunk a vector_io query finds (with the fields OGX 1.5's client requires)."""
+    return {"content": text, "metadata": {"document_id": document}, "chunk_id": f"{document}-0",
+            "chunk_metadata": {"document_id": document}, "embedding": EMBEDDING, "embedding_model": "e",
+            "embedding_dimension": len(EMBEDDING)}
+
+
 def reply(handler: BaseHTTPRequestHandler, body: bytes, *, content_type: str, status: int = 200) -> None:
     handler.send_response(status)
     handler.send_header("Content-Type", content_type)
@@ -324,9 +331,8 @@ def _handler(canned: CannedLlamaStack) -> type[BaseHTTPRequestHandler]:
                 return self._json(search_results(canned.chunk_text,
                                                   query="q" if path.startswith("/v1/openai/v1/") else ["q"]))
             if path == "/v1/vector-io/query":
-                return self._json({"chunks": [{"content": canned.chunk_text, "metadata": {"document_id": "a.md"}},
-                                              {"content": "use a process manager", "metadata": {"document_id": "b"}}],
-                                   "scores": [0.9, 0.5]})
+                return self._json({"chunks": [query_chunk(canned.chunk_text, "a.md"),
+                                              query_chunk("use a process manager", "b")], "scores": [0.9, 0.5]})
             if path == "/v1/tool-runtime/rag-tool/query":
                 return self._json({"content": [{"type": "text", "text": f"Result 1\nContent: {canned.chunk_text}\n"}],
                                    "metadata": {"document_ids": ["a.md", "b.md"]}})

@@ -247,6 +247,22 @@ def test_a_vector_store_search_is_retrieval_of_its_store(traced):
     assert not any(canary in recorded(spans) for canary in CANARIES)
 
 
+def test_a_vector_io_query_is_retrieval_of_its_store(traced):
+    from openapi_clients.support import HAS_ASYNC_APIS
+
+    t = traced()
+    t.instrument()
+    assert len(t.client().vector_io.query(vector_store_id="vs_1", query=QUESTION).chunks) == 2
+    if HAS_ASYNC_APIS:
+        asyncio.run(t.async_client().vector_io.query(vector_store_id="vs_2", query=QUESTION))
+    spans = t.span_list()
+    assert [s.name for s in spans] == ["retrieval vs_1", "retrieval vs_2"][:1 + HAS_ASYNC_APIS]
+    assert spans[0].attributes[genai.DATA_SOURCE_ID] == "vs_1"
+    assert (spans[0].attributes[genai.RETRIEVED_CHUNKS], spans[0].attributes[genai.RETRIEVED_CHARS]) == (
+        2, len(CHUNK_TEXT) + len("use a process manager"))
+    assert not any(canary in recorded(spans) for canary in CANARIES)
+
+
 def test_a_conversation_is_a_span_with_its_id_and_no_operation_name(traced):
     from openapi_clients.support import HAS_ASYNC_APIS
 

@@ -65,6 +65,7 @@ def sync_session(client: Any, canned: Any) -> list:
                                                                            stream=True))))
     seen.append(attempt(lambda: client.embeddings.create(model=MODEL, input=["a", "b"])))
     seen.append(attempt(lambda: client.vector_stores.search("vs_1", query=QUESTION)))
+    seen.append(attempt(lambda: client.vector_io.query(vector_store_id="vs_1", query=QUESTION)))
     seen.append(attempt(lambda: client.conversations.create(metadata={"name": "s"})))
 
     # A stream read in part, its iteration resumed, then read by next() and closed.
@@ -115,6 +116,7 @@ async def async_session(client: Any, canned: Any) -> list:
                                                                                 stream=True))),
         await attempt_async(lambda: client.embeddings.create(model=MODEL, input="a")),
         await attempt_async(lambda: client.vector_stores.search("vs_1", query=QUESTION)),
+        await attempt_async(lambda: client.vector_io.query(vector_store_id="vs_1", query=QUESTION)),
         await attempt_async(lambda: client.conversations.create(metadata={"name": "s"})),
         await attempt_async(read_part_then_again),
         await attempt_async(lambda: _until_done(client.chat.completions.create(model=MODEL, messages=MESSAGES,

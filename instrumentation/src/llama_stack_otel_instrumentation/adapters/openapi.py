@@ -9,6 +9,7 @@ on the methods of the GenAI operations:
     ChatCompletionsApi.create    POST /v1/chat/completions                   CHAT
     EmbeddingsApi.create         POST /v1/embeddings                         EMBEDDINGS
     VectorStoresApi.search       POST /v1/vector_stores/{vector_store_id}/search  SEARCH
+    VectorIoApi.query            POST /v1/vector-io/query                    SEARCH
     ConversationsApi.create      POST /v1/conversations                      CREATE_CONVERSATION
 
 and the same on each ``Async<X>Api``. A method takes its request body as a model (``create(
@@ -33,7 +34,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -61,15 +62,17 @@ class Endpoint:
     api: str  # the sync class; its async subclass is "Async" + api
     method: str
     operation: str
-    path_params: Mapping[str, str]  # the method's path argument -> Request.params key
+    path_params: Mapping[str, str] = field(default_factory=dict)  # the method's path argument -> Request.params key
+    body_params: Mapping[str, str] = field(default_factory=dict)  # a body field -> Request.params key
 
 
 ENDPOINTS = (
-    Endpoint("responses_api", "ResponsesApi", "create", RESPONSE, {}),
-    Endpoint("chat_completions_api", "ChatCompletionsApi", "create", CHAT, {}),
-    Endpoint("embeddings_api", "EmbeddingsApi", "create", EMBEDDINGS, {}),
-    Endpoint("vector_stores_api", "VectorStoresApi", "search", SEARCH, {"vector_store_id": "vector_store"}),
-    Endpoint("conversations_api", "ConversationsApi", "create", CREATE_CONVERSATION, {}),
+    Endpoint("responses_api", "ResponsesApi", "create", RESPONSE),
+    Endpoint("chat_completions_api", "ChatCompletionsApi", "create", CHAT),
+    Endpoint("embeddings_api", "EmbeddingsApi", "create", EMBEDDINGS),
+    Endpoint("vector_stores_api", "VectorStoresApi", "search", SEARCH, path_params={"vector_store_id": "vector_store"}),
+    Endpoint("vector_io_api", "VectorIoApi", "query", SEARCH, body_params={"vector_store_id": "vector_store"}),
+    Endpoint("conversations_api", "ConversationsApi", "create", CREATE_CONVERSATION),
 )
 
 
@@ -129,6 +132,7 @@ class Calls:
         params = {key: str(given[name]) for name, key in self.endpoint.path_params.items() if given.get(name)}
         model = next((given.get(name) for name in names if name not in self.endpoint.path_params), None)
         body = as_dict(model) if model is not None else self.keyword_body(kwargs, names)
+        params.update((key, str(body[name])) for name, key in self.endpoint.body_params.items() if body.get(name))
         host = api.api_client.configuration.host
         return Request(self.endpoint.operation, body, server_of(SimpleNamespace(base_url=host)), params)
 
