@@ -35,13 +35,17 @@ def main(question: str = QUESTION) -> None:
         agent = Agent(client, model=MODEL, instructions="Answer in one sentence.")
         session = agent.create_session("example-session")
         print(f"QUESTION: {question}\nANSWER: ", end="", flush=True)
+        turn_response = None  # the turn's last response, stored on the server like any other
         try:
             for chunk in agent.create_turn(messages=[{"role": "user", "content": question}], session_id=session):
                 delta = getattr(chunk.event, "delta", None)
                 print(getattr(delta, "text", "") or "", end="", flush=True)
+                turn_response = chunk.response or turn_response
         except RuntimeError as error:  # what the Agent raises when the answer hit the server's token limit
             print(f" [{error}]", end="")
         print()
+        if turn_response is not None:
+            client.responses.delete(turn_response.id)
         client.conversations.delete(session)
         print(f"Trace ID: {trace.format_trace_id(trace.get_current_span().get_span_context().trace_id)}")
 

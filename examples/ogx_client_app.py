@@ -56,10 +56,12 @@ def main(question: str = QUESTION) -> None:
             print(f"QUESTION: {question}\nAGENT: ", end="", flush=True)
             agent = Agent(client, model=MODEL, instructions=INSTRUCTIONS, tools=[file_search])
             session = agent.create_session("example-session")
+            turn_response = None  # the turn's last response, stored on the server like any other
             try:
                 for chunk in agent.create_turn(messages=[{"role": "user", "content": question}], session_id=session):
                     delta = getattr(chunk.event, "delta", None)
                     print(getattr(delta, "text", "") or "", end="", flush=True)
+                    turn_response = chunk.response or turn_response
             except RuntimeError as error:  # what the Agent raises when the answer hit the server's token limit
                 print(f" [{error}]", end="")
 
@@ -73,8 +75,9 @@ def main(question: str = QUESTION) -> None:
             print(f"CHAT: {chat.choices[0].message.content}")
             embedding = client.embeddings.create(model=EMBEDDING_MODEL, input=question)
             print(f"EMBEDDING: {len(embedding.data[0].embedding)} dimensions")
+            for stored in filter(None, (response, turn_response)):
+                client.responses.delete(stored.id)
             client.conversations.delete(session)
-            client.responses.delete(response.id)
         finally:
             client.vector_stores.delete(store.id)
             client.files.delete(uploaded.id)
