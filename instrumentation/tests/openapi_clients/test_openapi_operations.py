@@ -30,6 +30,7 @@ from openapi_clients.support import (
     CANARIES,
     CHUNK_TEXT,
     FILE_SEARCH,
+    HAS_ASYNC_APIS,
     INSTRUCTIONS,
     MESSAGES,
     QUESTION,
@@ -84,8 +85,6 @@ def test_a_hook_this_release_lacks_is_one_log_line_and_the_rest_still_work(trace
     missing = [r.getMessage() for r in caplog.records if "is not in this version of the client" in r.getMessage()]
     assert sum("NoSuchApi.create" in line for line in missing) == 2  # the class and its async twin
     assert sum("EmbeddingsApi.no_such_method" in line for line in missing) == 2
-    from openapi_clients.support import HAS_ASYNC_APIS
-
     assert (sum("AsyncResponsesApi.create" in line for line in missing) == 1) is not HAS_ASYNC_APIS
     t.client().embeddings.create(model=EMBEDDING_MODEL, input="x")
     assert t.spans()[f"embeddings {EMBEDDING_MODEL}"]
@@ -208,8 +207,6 @@ def test_an_async_chat_completion(traced, streamed):
 
 
 def test_embeddings_and_their_async_twin(traced):
-    from openapi_clients.support import HAS_ASYNC_APIS
-
     t = traced()
     t.instrument()
     assert len(t.client().embeddings.create(model=EMBEDDING_MODEL, input=["a", "b"]).data) == 2
@@ -227,8 +224,6 @@ def test_embeddings_and_their_async_twin(traced):
 
 def test_a_vector_store_search_is_retrieval_of_its_store(traced):
     from ogx_client.models.open_ai_search_vector_store_request import OpenAISearchVectorStoreRequest
-
-    from openapi_clients.support import HAS_ASYNC_APIS
 
     t = traced()
     t.instrument()
@@ -248,8 +243,6 @@ def test_a_vector_store_search_is_retrieval_of_its_store(traced):
 
 
 def test_a_vector_io_query_is_retrieval_of_its_store(traced):
-    from openapi_clients.support import HAS_ASYNC_APIS
-
     t = traced()
     t.instrument()
     assert len(t.client().vector_io.query(vector_store_id="vs_1", query=QUESTION).chunks) == 2
@@ -264,8 +257,6 @@ def test_a_vector_io_query_is_retrieval_of_its_store(traced):
 
 
 def test_a_conversation_is_a_span_with_its_id_and_no_operation_name(traced):
-    from openapi_clients.support import HAS_ASYNC_APIS
-
     t = traced()
     t.instrument()
     assert t.client().conversations.create(metadata={"name": "s"}).id == "conv_1"
