@@ -49,7 +49,7 @@ test: lint test-instrumentation ## lint, the instrumentor per client release, th
 test-unit: ## only the fast tests (no Llama Stack server)
 	@client="$(client_venv)"; "$$client/bin/python" -m pytest -m "not server" $(PYTEST_ARGS)
 
-test-instrumentation: ## the client instrumentor's tests, once per client release (0.2.12, 0.7.0, 0.7.5, OGX 1.0.0, 1.1.3), each in its venv
+test-instrumentation: ## the client instrumentor's tests, once per client release (0.2.12, 0.7.0, 0.7.5, OGX 1.0.0, 1.1.3, 1.2.0, 1.5.0), each in its venv
 	@$(PYTHON) -m local.instrumentation_matrix
 
 lint: ## ruff (lint and format check), mypy on the package and the script, shellcheck on every shell script

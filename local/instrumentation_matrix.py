@@ -31,11 +31,17 @@ class Env:
     name: str  # the client release, as pip names it
     python: str | None  # major.minor; None: the Python running this (the client venv's)
     requirements: tuple[Path, ...]
+    tests: tuple[str, ...] = ()  # what pytest runs (default: the testpaths, the Stainless-shaped clients' tests)
 
 
-ENVS = tuple(Env(name, python, (REQUIREMENTS / "common.txt", REQUIREMENTS / f"{name}.txt")) for name, python in (
-    ("llama-stack-client-0.2.12", None), ("llama-stack-client-0.7.0", "3.12"), ("llama-stack-client-0.7.5", "3.12"),
-    ("ogx-client-1.0.0", "3.12"), ("ogx-client-1.1.3", "3.12")))
+# The OpenAPI-generated clients (ogx-client 1.2+) have tests of their own, in tests/openapi_clients; its
+# --confcutdir keeps the Stainless clients' conftest (which imports their _base_client) out.
+OPENAPI_TESTS = ("--confcutdir=tests/openapi_clients", "tests/openapi_clients")
+ENVS = tuple(Env(name, python, (REQUIREMENTS / "common.txt", REQUIREMENTS / f"{name}.txt"), tests)
+             for name, python, tests in (
+    ("llama-stack-client-0.2.12", None, ()), ("llama-stack-client-0.7.0", "3.12", ()),
+    ("llama-stack-client-0.7.5", "3.12", ()), ("ogx-client-1.0.0", "3.12", ()), ("ogx-client-1.1.3", "3.12", ()),
+    ("ogx-client-1.2.0", "3.12", OPENAPI_TESTS), ("ogx-client-1.5.0", "3.12", OPENAPI_TESTS)))
 
 
 def venv_of(env: Env) -> Path:
@@ -59,7 +65,7 @@ def main(argv: list[str]) -> int:
             continue
         print(f"=== {env.name} ({venv.name})", flush=True)
         started = time.monotonic()
-        done = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", *pytest_args], cwd=INSTRUMENTATION)
+        done = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", *env.tests, *pytest_args], cwd=INSTRUMENTATION)
         results.append((env.name, "ok" if done.returncode == 0 else f"failed ({done.returncode})",
                         time.monotonic() - started))
     print("=== instrumentation matrix")

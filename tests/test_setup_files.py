@@ -289,10 +289,12 @@ def test_local_run_config_is_loopback_only_with_faiss_and_otel():
 def test_requirements_are_pinned():
     instrumentation_envs = sorted(str(p.relative_to(PROJECT_ROOT))
                                   for p in (PROJECT_ROOT / "instrumentation/tests/requirements").glob("*.txt"))
-    assert len(instrumentation_envs) == 6  # common.txt and the five client releases
+    assert len(instrumentation_envs) == 8  # common.txt and the seven client releases
+    examples = sorted(str(p.relative_to(PROJECT_ROOT)) for p in (PROJECT_ROOT / "examples").glob("requirements-*.txt"))
+    assert len(examples) == 2  # ogx-client and llama-stack-client 0.7
     for name in ("requirements.txt", "requirements-dev.txt", "local/requirements-server.txt",
                  "local/requirements-server-0.7.txt", "local/requirements-server-ogx.txt",
-                 "local/requirements-phoenix.txt", "local/requirements-model.txt", *instrumentation_envs):
+                 "local/requirements-phoenix.txt", "local/requirements-model.txt", *instrumentation_envs, *examples):
         for line in (PROJECT_ROOT / name).read_text().splitlines():
             line = line.split("#")[0].strip()
             if line == "./instrumentation":  # this repository's own instrumentor, as it is in the clone

@@ -89,12 +89,16 @@ def whole_turn(events: list[dict]) -> dict:
     return turn
 
 
+# Fields of a response OGX 1.5's client requires.
+RESPONSE_FIELDS = {"created_at": 1764000000, "store": True}
+
+
 def rag_response(*, question: str, chunk_text: str, answer: list[str], usage: tuple[int, int] | None = (120, 9),
                  status: str = "completed") -> list[dict]:
     """A response's events: created; a file_search call with its results; the answer in the
     given pieces; completed (with usage) or another ending."""
     base = {"id": RESPONSE_ID, "object": "response", "model": "llama-cpp/gemma3-270m", "status": "in_progress",
-            "output": []}
+            "output": [], **RESPONSE_FIELDS}
     item = {"id": "fs_1", "type": "file_search_call", "status": "completed", "queries": [question],
             "results": [{"file_id": "file-1", "filename": "a.txt", "score": 0.9, "text": chunk_text, "attributes": {}},
                         {"file_id": "file-2", "filename": "b.txt", "score": 0.5, "text": "use a process manager",
@@ -103,7 +107,7 @@ def rag_response(*, question: str, chunk_text: str, answer: list[str], usage: tu
                "content": [{"type": "output_text", "text": "".join(answer), "annotations": []}]}
     ended = {**base, "status": status, "output": [item, message]}
     if usage is not None:
-        ended["usage"] = {"input_tokens": usage[0], "output_tokens": usage[1], "total_tokens": sum(usage)}
+        ended["usage"] = response_usage(*usage)
     if status == "incomplete":
         ended["incomplete_details"] = {"reason": "length"}
     return numbered([
@@ -115,10 +119,17 @@ def rag_response(*, question: str, chunk_text: str, answer: list[str], usage: tu
         {"type": "response.file_search_call.searching", "item_id": "fs_1", "output_index": 0},
         {"type": "response.file_search_call.completed", "item_id": "fs_1", "output_index": 0},
         {"type": "response.output_item.done", "item": item, "output_index": 0},
-        *({"type": "response.output_text.delta", "item_id": "msg_1", "delta": piece} for piece in answer),
+        *({"type": "response.output_text.delta", "item_id": "msg_1", "delta": piece, "output_index": 1,
+           "content_index": 0} for piece in answer),
         {"type": "response.output_item.done", "item": message, "output_index": 1},
         {"type": f"response.{status}", "response": ended},
     ], RESPONSE_ID)
+
+
+def response_usage(input_tokens: int, output_tokens: int) -> dict:
+    """A response's usage, with the token details OGX 1.5's client requires."""
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": input_tokens + output_tokens,
+            "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
 
 
 def whole_response(events: list[dict]) -> dict:
@@ -128,11 +139,12 @@ def whole_response(events: list[dict]) -> dict:
 def function_call_response(*, name: str, arguments: str, call_id: str = "call_fn_1",
                            response_id: str = "resp_fn") -> list[dict]:
     """A response that asks the client to run one of its functions (an Agent's client-side tool)."""
-    base = {"id": response_id, "object": "response", "model": MODEL, "status": "in_progress", "output": []}
+    base = {"id": response_id, "object": "response", "model": MODEL, "status": "in_progress", "output": [],
+            **RESPONSE_FIELDS}
     item = {"id": "fc_1", "type": "function_call", "call_id": call_id, "name": name, "arguments": arguments,
             "status": "completed"}
     ended = {**base, "status": "completed", "output": [item],
-             "usage": {"input_tokens": 30, "output_tokens": 5, "total_tokens": 35}}
+             "usage": response_usage(30, 5)}
     return numbered([
         {"type": "response.created", "response": base},
         {"type": "response.in_progress", "response": base},
@@ -191,6 +203,13 @@ def search_results(chunk_text: str, *, query: str | list[str] = "q") -> dict:
                       "content": [{"type": "text", "text": chunk_text}]},
                      {"file_id": "file-2", "filename": "b.txt", "score": 0.5, "attributes": {},
                       "content": [{"type": "text", "text": "use a process manager"}]}]}
+
+
+def query_chunk(text: str, document: str) -> dict:
+    """A chunk a vector_io query finds (with the fields OGX 1.5's client requires)."""
+    return {"content": text, "metadata": {"document_id": document}, "chunk_id": f"{document}-0",
+            "chunk_metadata": {"document_id": document}, "embedding": EMBEDDING, "embedding_model": "e",
+            "embedding_dimension": len(EMBEDDING)}
 
 
 def reply(handler: BaseHTTPRequestHandler, body: bytes, *, content_type: str, status: int = 200) -> None:
@@ -312,9 +331,8 @@ def _handler(canned: CannedLlamaStack) -> type[BaseHTTPRequestHandler]:
                 return self._json(search_results(canned.chunk_text,
                                                   query="q" if path.startswith("/v1/openai/v1/") else ["q"]))
             if path == "/v1/vector-io/query":
-                return self._json({"chunks": [{"content": canned.chunk_text, "metadata": {"document_id": "a.md"}},
-                                              {"content": "use a process manager", "metadata": {"document_id": "b"}}],
-                                   "scores": [0.9, 0.5]})
+                return self._json({"chunks": [query_chunk(canned.chunk_text, "a.md"),
+                                              query_chunk("use a process manager", "b")], "scores": [0.9, 0.5]})
             if path == "/v1/tool-runtime/rag-tool/query":
                 return self._json({"content": [{"type": "text", "text": f"Result 1\nContent: {canned.chunk_text}\n"}],
                                    "metadata": {"document_ids": ["a.md", "b.md"]}})

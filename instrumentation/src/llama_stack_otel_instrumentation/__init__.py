@@ -51,9 +51,9 @@ _log = logging.getLogger(__name__)
 
 def _adapters() -> list[ModuleType]:
     """The adapters, in the order they are tried (the first that applies is used)."""
-    from llama_stack_otel_instrumentation.adapters import stainless
+    from llama_stack_otel_instrumentation.adapters import openapi, stainless
 
-    return [stainless]
+    return [stainless, openapi]
 
 
 class _ClientInstrumentor(BaseInstrumentor):
@@ -113,7 +113,7 @@ class LlamaStackClientInstrumentor(_ClientInstrumentor):
 
 
 class OgxClientInstrumentor(_ClientInstrumentor):
-    """Traces what an app does through ogx-client (1.x; 1.0–1.1 so far)."""
+    """Traces what an app does through ogx-client (1.x: 1.0–1.1 are Stainless-generated, 1.2+ OpenAPI-generated)."""
 
     package = "ogx_client"
     requirement = OGX_CLIENT

@@ -17,6 +17,7 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
 
 def text_of(content: Any) -> str:
     """Llama Stack's interleaved content (a string, a text item, or a list of them) as text."""
+    content = getattr(content, "actual_instance", None) or content  # an OpenAPI-generated client's union
     if isinstance(content, str):
         return content
     if isinstance(content, (list, tuple)):

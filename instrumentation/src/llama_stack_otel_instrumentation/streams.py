@@ -9,13 +9,19 @@ is shown to the call's reader, and the span ends when the stream is consumed, cl
 or is given up with a failure of the app's own, passed in by ``with stream:`` or a generator's
 ``throw()`` — or is garbage collected unfinished. Nothing the instrumentation does raises into
 the app: only the stream's own exceptions reach it, as they did before.
+
+Iterating the proxy iterates the stream as the stream itself would: each ``iter()`` asks the
+stream for its iterator (ogx-client 1.2+'s ``Stream`` starts a fresh read every time, so a second
+loop after a ``break`` fails as it does without the instrumentation; a Stainless stream resumes
+its one iterator), and ``next()`` is the stream's own ``__next__`` where it has one. A stream's
+``until_done()`` (ogx-client 1.2+'s) reads through the proxy too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.util.genai.stream import AsyncStreamWrapper, SyncStreamWrapper
 
@@ -39,6 +45,32 @@ class TracedStream(SyncStreamWrapper[Any]):
     def _execution_context(self) -> AbstractContextManager[None]:
         return self._self_call.activate()
 
+    def __iter__(self) -> Any:
+        inner = iter(self.__wrapped__)
+        return self if inner is self.__wrapped__ else self._read(inner)
+
+    def _read(self, inner: Iterator[Any]) -> Iterator[Any]:
+        while True:
+            try:
+                chunk = self._advance(lambda: next(inner))
+            except StopIteration:
+                return
+            yield chunk
+
+    def __next__(self) -> Any:
+        own = self.__wrapped__ if hasattr(type(self.__wrapped__), "__next__") else self._self_iterator
+        return self._advance(lambda: next(own))
+
+    if not TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any:
+            if name == "until_done" and hasattr(self.__wrapped__, name):
+                return self._until_done
+            return super().__getattr__(name)
+
+    def _until_done(self) -> None:
+        for _ in self:
+            pass
+
     def _process_chunk(self, chunk: Any) -> None:
         guarded("reading a streamed event", self._self_read_chunk, chunk)
 
@@ -57,6 +89,32 @@ class TracedAsyncStream(AsyncStreamWrapper[Any]):
 
     def _execution_context(self) -> AbstractContextManager[None]:
         return self._self_call.activate()
+
+    def __aiter__(self) -> Any:
+        inner = aiter(self.__wrapped__)
+        return self if inner is self.__wrapped__ else self._read(inner)
+
+    async def _read(self, inner: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        while True:
+            try:
+                chunk = await self._advance(lambda: anext(inner))
+            except StopAsyncIteration:
+                return
+            yield chunk
+
+    async def __anext__(self) -> Any:
+        own = self.__wrapped__ if hasattr(type(self.__wrapped__), "__anext__") else self._self_aiter
+        return await self._advance(lambda: anext(own))
+
+    if not TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any:
+            if name == "until_done" and hasattr(self.__wrapped__, name):
+                return self._until_done
+            return super().__getattr__(name)
+
+    async def _until_done(self) -> None:
+        async for _ in self:
+            pass
 
     def _process_chunk(self, chunk: Any) -> None:
         guarded("reading a streamed event", self._self_read_chunk, chunk)

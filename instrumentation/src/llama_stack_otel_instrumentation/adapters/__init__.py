@@ -3,6 +3,8 @@
     stainless   Stainless-generated clients: llama-stack-client 0.2.x–0.7.x and ogx-client 1.0–1.1.x
                 (``<package>._base_client``: ``SyncAPIClient.request`` / ``AsyncAPIClient.request``),
                 and their library ``Agent`` / ``AsyncAgent``
+    openapi     OpenAPI-generated clients: ogx-client 1.2+ (``<package>.api.<x>_api``: each GenAI
+                method of ``<X>Api`` / ``Async<X>Api``), and their ``Agent`` / ``AsyncAgent``
 
 What an adapter provides (a module here):
 
@@ -20,19 +22,9 @@ the result); everything else — spans, metrics, stream wrapping, content, failu
 A call it does not recognise it makes unchanged. A wrapper raises nothing of its own:
 recognising is done through ``guarded``.
 
-An adapter for the OpenAPI-generated ogx-client (1.2+) would wrap each ``<X>Api`` method that
-makes a GenAI call, and its ``Async<X>Api`` override, along these lines::
-
-    def chat_create(wrapped, api, args, kwargs):
-        request = guarded("routing a call", lambda: Request(CHAT, body_as_dict(args, kwargs), server))
-        if request is None:
-            return wrapped(*args, **kwargs)
-        return operations.run(request, lambda: wrapped(*args, **kwargs),
-                              streamed=lambda result: isinstance(result, Stream))
-
-(``run_async`` and ``AsyncStream`` for the async class). Its library Agent's ``create_turn`` gets
-``operations.responses_agent_turn_start`` through ``operations.trace`` / ``trace_async``, as
-stainless.py does.
+openapi.py is the shape of a per-method adapter: a wrapper on each ``<X>Api`` method that makes a
+GenAI call, and on its ``Async<X>Api`` override, and the Agent's ``create_turn`` through the
+Stainless adapter's hooks.
 
 ``apply`` puts hooks in place all or nothing: a hook whose module, class or function this
 client version lacks is skipped with one log line; if wrapping fails midway, the hooks already
