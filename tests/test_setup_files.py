@@ -336,3 +336,31 @@ def test_requirements_txt_alone_runs_the_script(tmp_path):
                          capture_output=True, text=True, env={**os.environ, "OTEL_SDK_DISABLED": "true"})
     assert run.returncode == 3, run.stderr
     assert run.stderr.startswith("error: cannot reach Llama Stack")
+
+
+@pytest.mark.timeout(900)
+def test_pip_install_dot_on_python_312_gives_todays_client_and_the_instrumentor(tmp_path):
+    """The README's `pip install .` on Python 3.12, in an empty venv: pip resolves today's client
+    (llama-stack-client 0.7.x) and installs the instrumentor from the clone's instrumentation/
+    (setup.py names it by its file: URL); the script runs up to the server, and the instrumentor
+    registers both entry points opentelemetry-instrument looks for."""
+    from local.stack import find_python
+
+    python312 = find_python("3.12", needed_by="this test")
+    venv = tmp_path / "venv"
+    subprocess.run([str(python312), "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(PROJECT_ROOT)],
+                             capture_output=True, text=True, timeout=900)
+    assert install.returncode == 0, install.stderr[-2000:]
+    python = venv / "bin" / "python"
+    probe = subprocess.run([python, "-c", "import importlib.metadata as m; print(m.version('llama-stack-client')); "
+                            "print(sorted(e.name for e in m.entry_points(group='opentelemetry_instrumentor')))"],
+                           capture_output=True, text=True, check=True)
+    client_version, entry_points = probe.stdout.splitlines()
+    assert client_version.startswith("0.7."), client_version
+    assert "'llama_stack_client'" in entry_points and "'ogx_client'" in entry_points, entry_points
+    script = str(PROJECT_ROOT / "llama_stack_agent_rag_otel.py")
+    run = subprocess.run([python, script, "--llama-stack-url", f"http://127.0.0.1:{free_port()}"],
+                         capture_output=True, text=True, env={**os.environ, "OTEL_SDK_DISABLED": "true"})
+    assert run.returncode == 3, run.stderr
+    assert run.stderr.startswith("error: cannot reach Llama Stack")
