@@ -46,7 +46,7 @@ class _CallHooks:
     _self_read_chunk: Callable[[Any], None]
 
     def __init__(self, stream: Any, call: StreamedCall, read_chunk: Callable[[Any], None]) -> None:
-        # No invocation for the base class: it would time the first chunk of any kind; the call
+        # No invocation for the stream wrapper: it would time the first chunk of any kind; the call
         # times the first answer text itself.
         super().__init__(stream)  # type: ignore[call-arg]  # the stream wrapper's; mypy sees object's
         self._self_call = call
