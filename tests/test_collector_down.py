@@ -24,15 +24,8 @@ SPANS_LOST = re.compile(r"(\d+) of (\d+) spans lost")
 
 
 @pytest.fixture(scope="module")
-def small_docs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("one-doc")
-    (folder / "start.md").write_text("# Starting\n\nRun `node server.js`, not `npm start`, in production.\n")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def run_args(llama_stack, small_docs):
-    return ["--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(small_docs)]
+def run_args(llama_stack, tmp_path_factory):
+    return collectors.one_doc_run_args(llama_stack.url, tmp_path_factory.mktemp("one-doc"))
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +40,6 @@ def healthy_tail(run_args, otlp_receiver):
     return min(tails)
 
 
-def one_warning(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("warning: ") and "Traceback" not in stderr, stderr
-    return lines[0]
-
-
 @pytest.mark.parametrize("collector, reason", [
     ("refusing", "connection refused"),
     ("503", "HTTP 503"),
@@ -64,7 +50,7 @@ def test_a_broken_collector_costs_at_most_two_seconds(collector, reason, run_arg
         code, tail, _, stdout, stderr = collectors.timed_run(run_args, otlp_base=base)
     assert code == 0, stderr
     assert "Ingested 1 documents" in stdout and "Trace ID: " in stdout
-    warning = one_warning(stderr)
+    warning = collectors.one_warning(stderr)
     assert warning.startswith(f"warning: traces could not be delivered to {base}/v1/traces ({reason}")
     lost, ended = map(int, SPANS_LOST.search(warning).groups())
     assert lost == ended > 0
@@ -79,7 +65,7 @@ def test_otlp_timeout_variable_is_milliseconds(run_args, healthy_tail):
         code, tail, _, _, stderr = collectors.timed_run(run_args, otlp_base=base,
                                                         env={"OTEL_EXPORTER_OTLP_TIMEOUT": "4000"})
     assert code == 0, stderr
-    assert "no answer within the 4000 ms export timeout" in one_warning(stderr)
+    assert "no answer within the 4000 ms export timeout" in collectors.one_warning(stderr)
     assert 3.5 < tail - healthy_tail < 4.0 + SLACK_S + 1.0, f"tail {tail:.2f} s, healthy {healthy_tail:.2f} s"
 
 
@@ -93,7 +79,7 @@ def test_spans_dropped_from_a_full_queue_are_counted(run_args):
         assert code == 0, stderr
         trace_id = re.search(r"^Trace ID: (\w+)$", stdout, re.M).group(1)
         arrived = [s for s in slow.spans(trace_id) if s.service == "PythonAgentRAG"]
-    warning = one_warning(stderr)
+    warning = collectors.one_warning(stderr)
     assert "(the span export queue was full)" in warning and "raise OTEL_BSP_MAX_QUEUE_SIZE" in warning
     lost, ended = map(int, SPANS_LOST.search(warning).groups())
     assert lost >= 1

@@ -22,18 +22,12 @@ from tests.support.script import TRACE_ID_LINE
 TOKEN = "canary-otlp-token-5f2b9c"  # what the collector wants, after "Bearer "
 WRONG_TOKEN = "canary-wrong-token-81d3e0"
 HEADERS = {"authorization": f"Bearer {TOKEN}"}
+DELIVERY_WARNING = "warning: traces could not be delivered to "
 
 
 @pytest.fixture(scope="module")
-def small_docs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("one-doc")
-    (folder / "start.md").write_text("# Starting\n\nRun `node server.js`, not `npm start`, in production.\n")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def run_args(llama_stack, small_docs):
-    return ["--no-questions", "--llama-stack-url", llama_stack.url, "--docs", str(small_docs)]
+def run_args(llama_stack, tmp_path_factory):
+    return collectors.one_doc_run_args(llama_stack.url, tmp_path_factory.mktemp("one-doc"))
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +39,6 @@ def private_ca(tmp_path_factory) -> credentials.Credentials:
 def run(run_args, receiver: OTLPReceiver, env: dict[str, str]) -> tuple[int, str, str]:
     code, _, _, stdout, stderr = collectors.timed_run(run_args, otlp_base=receiver.base_url, env=env)
     return code, stdout, stderr
-
-
-def one_warning(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("warning: traces could not be delivered to ") and "Traceback" not in stderr, stderr
-    return lines[0]
 
 
 def assert_whole_run_arrived(receiver: OTLPReceiver, stdout: str) -> None:
@@ -85,7 +72,7 @@ def test_a_refused_credential_names_the_headers_variable(run_args, headers):
         assert receiver.refused > 0 and receiver.spans() == []
     assert code == 0, stderr
     assert "Ingested 1 documents" in stdout
-    warning = one_warning(stderr)
+    warning = collectors.one_warning(stderr, starting=DELIVERY_WARNING)
     assert "(HTTP 401" in warning and "set OTEL_EXPORTER_OTLP_HEADERS" in warning, warning
     assert "is the collector running" not in warning
     assert WRONG_TOKEN not in stdout + stderr and TOKEN not in stdout + stderr
@@ -97,7 +84,7 @@ def test_a_certificate_not_trusted_names_the_certificate_variable(run_args, priv
         assert receiver.spans() == []
     assert code == 0, stderr
     assert "Ingested 1 documents" in stdout
-    warning = one_warning(stderr)
+    warning = collectors.one_warning(stderr, starting=DELIVERY_WARNING)
     assert warning.startswith(f"warning: traces could not be delivered to {receiver.traces_url} (TLS"), warning
     assert "set OTEL_EXPORTER_OTLP_CERTIFICATE" in warning, warning
 
@@ -107,7 +94,7 @@ def test_plain_http_to_a_tls_only_collector_says_use_https(run_args, private_ca)
         plain = receiver.base_url.replace("https://", "http://")
         code, _, _, _, stderr = collectors.timed_run(run_args, otlp_base=plain)
     assert code == 0, stderr
-    warning = one_warning(stderr)
+    warning = collectors.one_warning(stderr, starting=DELIVERY_WARNING)
     assert warning.startswith(f"warning: traces could not be delivered to {plain}/v1/traces (it speaks HTTPS, not "
                               "plain HTTP)"), warning
     assert "use an https:// endpoint (and OTEL_EXPORTER_OTLP_CERTIFICATE" in warning, warning

@@ -13,11 +13,8 @@ import importlib.util
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from in_memory import InMemoryTraced
+from opentelemetry.sdk.trace import SpanProcessor
 
 from llama_stack_otel_instrumentation import LlamaStackClientInstrumentor, OgxClientInstrumentor
 
@@ -38,37 +35,14 @@ only_agents_api = pytest.mark.skipif(not AGENTS_API, reason=f"{DISTRIBUTION} {VE
 only_responses_agent = pytest.mark.skipif(AGENTS_API, reason=f"{DISTRIBUTION} {VERSION}'s Agent is the agents API's")
 
 
-class Traced:
-    """The instrumentor on an in-memory tracer and meter provider, and a canned server."""
+class Traced(InMemoryTraced):
+    """The instrumentor for this venv's client on in-memory providers, and a canned server."""
 
     def __init__(self, canned: Any, *, processor: SpanProcessor | None = None) -> None:
-        self.canned = canned
-        self.exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        if processor is not None:
-            self.tracer_provider.add_span_processor(processor)
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
-        self.instrumentor = Instrumentor()
-
-    def instrument(self, **kwargs: Any) -> None:
-        self.instrumentor.instrument(tracer_provider=self.tracer_provider, meter_provider=self.meter_provider,
-                                     **kwargs)
+        super().__init__(canned, Instrumentor(), processor=processor)
 
     def client(self) -> Any:
         return SyncClient(base_url=self.canned.url, max_retries=0)
 
     def async_client(self) -> Any:
         return AsyncClient(base_url=self.canned.url, max_retries=0)
-
-    def spans(self) -> dict:
-        return {s.name: s for s in self.exporter.get_finished_spans()}
-
-    def span_list(self) -> list:
-        return list(self.exporter.get_finished_spans())
-
-    def points(self) -> list:
-        data = self.reader.get_metrics_data()
-        return [(m.name, dict(p.attributes), p) for rm in (data.resource_metrics if data else [])
-                for sm in rm.scope_metrics for m in sm.metrics for p in m.data.data_points]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from client_under_test import DISTRIBUTION, VERSION, Traced
+from in_memory import no_content_variable, taken_off_after  # noqa: F401 - the fixture is used from here
 
 from canned_llama_stack import rag_response, rag_turn, serving
 
@@ -18,23 +19,11 @@ def pytest_report_header() -> str:
     return f"client under test: {DISTRIBUTION} {VERSION}"
 
 
-@pytest.fixture(autouse=True)
-def no_content_variable(monkeypatch):
-    monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
-
-
 @pytest.fixture
 def traced():
     """make(**kwargs) -> Traced, over one canned server; every instrumentor made is taken off."""
     with serving() as canned:
         canned.turn = rag_turn(question=QUESTION, chunk_text=CHUNK_TEXT, answer=ANSWER)
         canned.response = rag_response(question=QUESTION, chunk_text=CHUNK_TEXT, answer=ANSWER)
-        made: list[Traced] = []
-
-        def make(**kwargs) -> Traced:
-            made.append(Traced(canned, **kwargs))
-            return made[-1]
-
-        yield make
-        for one in made:
-            one.instrumentor.uninstrument()
+        with taken_off_after(lambda **kwargs: Traced(canned, **kwargs)) as make:
+            yield make

@@ -12,73 +12,36 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 from client_under_test import agent_module, only_agents_api, only_responses_agent
 from conftest import ANSWER, CHUNK_TEXT, QUESTION
+from in_memory import recorded
 from opentelemetry.trace import StatusCode
+from shared_checks import FILE_SEARCH, a_streamed_turn_with_both_sides_tools
 
-from canned_llama_stack import MODEL, function_call_response, rag_turn, usage_metrics
+from canned_llama_stack import MODEL, rag_turn, usage_metrics
 from llama_stack_otel_instrumentation import agent_name
 from llama_stack_otel_instrumentation import semconv as genai
 from llama_stack_otel_instrumentation.payloads import text_of
 
 INSTRUCTIONS = "ICANARY-66aa: answer from the documents only"
 CANARIES = ("QCANARY-20b1", "DCANARY-4c7d", "ACANARY-9e02", "ICANARY-66aa")
-FILE_SEARCH = {"type": "file_search", "vector_store_ids": ["vs_1"]}
-
-
-def recorded(spans) -> str:
-    return json.dumps([[s.name, dict(s.attributes), [[e.name, dict(e.attributes)] for e in s.events],
-                        s.status.description] for s in spans], default=str)
 
 
 # --- 0.7 and OGX: the Responses API's Agent
 
 
-def pid_tool(ran: list):
-    from importlib import import_module
-
-    client_tool = import_module(agent_module.__name__.rsplit(".", 1)[0] + ".client_tool").client_tool
-
-    @client_tool
-    def lookup_pid(name: str) -> str:
-        """Find the id of a running process.
-
-        :param name: the process name
-        """
-        ran.append((name, time.time_ns()))
-        return "4242"
-
-    return lookup_pid
-
-
 @only_responses_agent
 def test_a_streamed_turn_is_one_invoke_agent_with_both_sides_tools(traced):
-    ran: list = []
     t = traced()
-    t.canned.responses_first = [function_call_response(name="lookup_pid", arguments='{"name": "node"}')]
-    t.instrument()
-    with agent_name("rag-agent"):
-        agent = agent_module.Agent(t.client(), model=MODEL, instructions=INSTRUCTIONS,
-                                   tools=[FILE_SEARCH, pid_tool(ran)])
-        session = agent.create_session("s")
-        chunks = list(agent.create_turn(messages=[{"role": "user", "content": QUESTION}], session_id=session))
-    assert [name for name, _ in ran] == ["node"]
-    assert type(chunks[-1].event).__name__ == "TurnCompleted"
-    assert [s.path for s in t.canned.seen].count("/v1/responses") == 2  # a tool round trip: two responses
-    spans = t.span_list()
-    invokes = [s for s in spans if s.name.startswith("invoke_agent")]
-    assert [s.name for s in invokes] == ["invoke_agent rag-agent"]  # the turn, not each responses.create
-    [invoke] = invokes
-    by_name = {s.name: s for s in spans}
-    function, search = by_name["execute_tool lookup_pid"], by_name["execute_tool file_search"]
-    assert function.parent.span_id == search.parent.span_id == invoke.context.span_id
+    turn = a_streamed_turn_with_both_sides_tools(t, agent_module, instructions=INSTRUCTIONS,
+                                                 messages=[{"role": "user", "content": QUESTION}])
+    spans, invoke = turn.spans, turn.invoke
+    function, search = turn.by_name["execute_tool lookup_pid"], turn.by_name["execute_tool file_search"]
     assert function.attributes[genai.TOOL_TYPE] == "function" and function.attributes[genai.TOOL_CALL_ID] == "call_fn_1"
-    assert function.start_time < ran[0][1] < function.end_time  # the Agent ran the tool inside its span
+    assert function.start_time < turn.ran[0][1] < function.end_time  # the Agent ran the tool inside its span
     assert (search.attributes[genai.TOOL_TYPE], search.attributes[genai.DATA_SOURCE_ID]) == ("datastore", "vs_1")
-    assert by_name["create_conversation"].attributes[genai.CONVERSATION_ID] == "conv_1"
     assert {key: invoke.attributes[key] for key in (
         genai.OPERATION_NAME, genai.CONVERSATION_ID, genai.REQUEST_MODEL, genai.DATA_SOURCE_ID, genai.RESPONSE_ID,
         genai.FINISH_REASONS, genai.INPUT_TOKENS, genai.OUTPUT_TOKENS, genai.ANSWER_CHARS)} == {

@@ -12,14 +12,15 @@ nesting under invoke_agent, and the entry point that opentelemetry-instrument lo
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from client_under_test import AGENTS_API, Stream, agent_module, base_client, client_package, only_agents_api
 from conftest import ANSWER, CHUNK_TEXT, QUESTION
+from in_memory import recorded
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from shared_checks import assert_the_http_call_nests_under_invoke_agent
 
 from canned_llama_stack import rag_response
 from llama_stack_otel_instrumentation import agent_name
@@ -35,11 +36,6 @@ def stream_responses(client, body: dict | None = None) -> list:
     """A streamed response as the script asks for one on 0.4+: the client's generic post."""
     return list(client.post("/v1/responses", cast_to=object, body=body or BODY, stream=True,
                             stream_cls=Stream[object]))
-
-
-def recorded(spans: dict) -> str:
-    return json.dumps([[s.name, dict(s.attributes), [[e.name, dict(e.attributes)] for e in s.events],
-                        s.status.description] for s in spans.values()], default=str)
 
 
 # --- The Responses API (0.4+, OGX)
@@ -113,7 +109,7 @@ def test_a_response_the_server_failed_is_an_error_without_its_text(traced):
     invoke = t.spans()["invoke_agent"]
     assert invoke.status.status_code == StatusCode.ERROR
     assert invoke.attributes["error.type"] == genai.STREAM_ERROR
-    assert QUESTION not in recorded(t.spans())
+    assert QUESTION not in recorded(t.spans().values())
 
 
 def test_an_incomplete_response_says_why(traced):
@@ -181,7 +177,7 @@ def test_an_http_error_reaches_the_app_as_before_and_fails_the_span(traced):
     assert invoke.status.status_code == StatusCode.ERROR
     assert invoke.status.description == "HTTP 400 to POST /v1/responses"
     assert invoke.attributes["error.type"] == "BadRequestError"
-    assert QUESTION not in recorded(t.spans())
+    assert QUESTION not in recorded(t.spans().values())
 
 
 def test_calls_it_does_not_trace_go_straight_through(traced):
@@ -227,7 +223,7 @@ def test_content_only_when_the_variable_asks_for_span_content(traced, monkeypatc
     t = traced()
     t.instrument()
     stream_responses(t.client())
-    everything = recorded(t.spans())
+    everything = recorded(t.spans().values())
     assert all((canary in everything) is captured for canary in CANARIES), everything
     if captured:
         invoke = t.spans()["invoke_agent"]
@@ -296,20 +292,6 @@ def test_a_failure_in_reading_an_event_leaves_the_stream_alone(traced, monkeypat
 
 
 def test_the_http_call_and_its_traceparent_nest_under_invoke_agent(traced):
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
-    t = traced()
-    t.instrument()
-    HTTPXClientInstrumentor().instrument(tracer_provider=t.tracer_provider)
-    try:
-        stream_responses(t.client())
-    finally:
-        HTTPXClientInstrumentor().uninstrument()
-    spans = t.spans()
-    invoke, http = spans["invoke_agent"], spans["POST"]
-    assert http.parent.span_id == invoke.context.span_id
-    [seen] = [s for s in t.canned.seen if s.path == "/v1/responses"]
-    assert re.fullmatch(rf"00-{invoke.context.trace_id:032x}-{http.context.span_id:016x}-0[13]",
-                        seen.headers["traceparent"])
+    spans = assert_the_http_call_nests_under_invoke_agent(traced(), stream_responses)
     # The app's own work between reads does not nest under invoke_agent.
-    assert spans["execute_tool file_search"].parent.span_id == invoke.context.span_id
+    assert spans["execute_tool file_search"].parent.span_id == spans["invoke_agent"].context.span_id

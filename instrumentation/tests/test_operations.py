@@ -12,6 +12,7 @@ import json
 import pytest
 from client_under_test import AGENTS_API, only_agents_api, only_responses_agent
 from conftest import ANSWER, CHUNK_TEXT, QUESTION
+from in_memory import recorded
 from opentelemetry.trace import SpanKind, StatusCode
 
 from canned_llama_stack import CHAT_ID, EMBEDDING, MODEL
@@ -19,16 +20,6 @@ from llama_stack_otel_instrumentation import semconv as genai
 
 MESSAGES = [{"role": "user", "content": QUESTION}]
 CANARIES = ("QCANARY-20b1", "DCANARY-4c7d", "ACANARY-9e02")
-
-
-def recorded(spans) -> str:
-    return json.dumps([[s.name, dict(s.attributes), [[e.name, dict(e.attributes)] for e in s.events],
-                        s.status.description] for s in spans], default=str)
-
-
-def metric(points, name: str, operation: str):
-    return [(attrs, p) for metric_name, attrs, p in points
-            if metric_name == name and attrs.get(genai.OPERATION_NAME) == operation]
 
 
 # --- Chat completions
@@ -50,9 +41,9 @@ def test_a_chat_completion_is_chat_model(traced):
         genai.INPUT_TOKENS: 11, genai.OUTPUT_TOKENS: 4, genai.ANSWER_CHARS: len("".join(ANSWER)),
         genai.OPENINFERENCE_SPAN_KIND: "LLM"}
     assert genai.TIME_TO_FIRST_CHUNK not in chat.attributes
-    [(attrs, duration)] = metric(t.points(), genai.OPERATION_DURATION, "chat")
+    [(attrs, duration)] = t.metric(genai.OPERATION_DURATION, "chat")
     assert duration.count == 1 and attrs[genai.REQUEST_MODEL] == MODEL
-    tokens = {attrs[genai.TOKEN_TYPE]: p.sum for attrs, p in metric(t.points(), genai.TOKEN_USAGE, "chat")}
+    tokens = {attrs[genai.TOKEN_TYPE]: p.sum for attrs, p in t.metric(genai.TOKEN_USAGE, "chat")}
     assert tokens == {"input": 11, "output": 4}
 
 
@@ -66,7 +57,7 @@ def test_a_streamed_chat_completion_times_its_first_chunk(traced):
     assert (chat.attributes[genai.INPUT_TOKENS], chat.attributes[genai.OUTPUT_TOKENS]) == (11, 4)
     assert 0 < chat.attributes[genai.TIME_TO_FIRST_CHUNK] < (chat.end_time - chat.start_time) / 1e9
     assert chat.attributes[genai.REQUEST_STREAM] is True
-    [(_, first_chunk)] = metric(t.points(), genai.TIME_TO_FIRST_CHUNK_METRIC, "chat")
+    [(_, first_chunk)] = t.metric(genai.TIME_TO_FIRST_CHUNK_METRIC, "chat")
     assert first_chunk.count == 1
 
 
@@ -141,7 +132,7 @@ def test_embeddings(traced):
         genai.OPERATION_NAME, genai.EMBEDDINGS_DIMENSION_COUNT, genai.INPUT_TOKENS, genai.OPENINFERENCE_SPAN_KIND)} == {
         genai.OPERATION_NAME: "embeddings", genai.EMBEDDINGS_DIMENSION_COUNT: len(EMBEDDING), genai.INPUT_TOKENS: 10,
         genai.OPENINFERENCE_SPAN_KIND: "EMBEDDING"}
-    assert metric(t.points(), genai.OPERATION_DURATION, "embeddings")
+    assert t.metric(genai.OPERATION_DURATION, "embeddings")
     assert "QCANARY-20b1" not in recorded([span])
 
 

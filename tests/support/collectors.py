@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from local.stack import PROJECT_ROOT, free_port
 from tests.support.otlp_receiver import OTLPReceiver
@@ -140,6 +141,21 @@ def timed_run(script_args: list[str], *, otlp_base: str, env: dict[str, str] | N
     ended = time.monotonic()
     tail = ended - ingested_at if ingested_at is not None else float("nan")
     return process.returncode, tail, ended - started, "".join(lines), stderr
+
+
+def one_doc_run_args(llama_stack_url: str, folder: Path) -> list[str]:
+    """The script's argv for a short run: it ingests one small document, written to ``folder``,
+    and asks no questions — the run the collector tests send to a collector and time."""
+    (folder / "start.md").write_text("# Starting\n\nRun `node server.js`, not `npm start`, in production.\n")
+    return ["--no-questions", "--llama-stack-url", llama_stack_url, "--docs", str(folder)]
+
+
+def one_warning(stderr: str, *, starting: str = "warning: ") -> str:
+    """The run's stderr, asserted to be one line starting with ``starting`` and no traceback."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(starting) and "Traceback" not in stderr, stderr
+    return lines[0]
 
 
 def main() -> int:

@@ -34,17 +34,44 @@ class StreamedCall(Protocol):
     def end(self, error: BaseException | None = None) -> None: ...
 
 
-class TracedStream(SyncStreamWrapper[Any]):
+class _CallHooks:
+    """The call's side of both proxies, the same for a sync and an async stream.
+
+    The proxy's ``__init__``, the context each read runs in, the three hooks the stream wrapper
+    calls (a chunk, the end, a failure) and the ``until_done`` lookup; first in each proxy's bases,
+    so the stream wrapper's own methods are what ``super()`` reaches.
+    """
+
+    _self_call: StreamedCall
+    _self_read_chunk: Callable[[Any], None]
+
     def __init__(self, stream: Any, call: StreamedCall, read_chunk: Callable[[Any], None]) -> None:
-        # No invocation for the base class: it would time the first chunk of any kind; the call
+        # No invocation for the stream wrapper: it would time the first chunk of any kind; the call
         # times the first answer text itself.
-        super().__init__(stream)
+        super().__init__(stream)  # type: ignore[call-arg]  # the stream wrapper's; mypy sees object's
         self._self_call = call
         self._self_read_chunk = read_chunk
 
     def _execution_context(self) -> AbstractContextManager[None]:
         return self._self_call.activate()
 
+    if not TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any:
+            if name == "until_done" and hasattr(self.__wrapped__, name):
+                return self._until_done
+            return super().__getattr__(name)
+
+    def _process_chunk(self, chunk: Any) -> None:
+        guarded("reading a streamed event", self._self_read_chunk, chunk)
+
+    def _on_stream_end(self) -> None:
+        guarded("ending the span of a stream", self._self_call.end)
+
+    def _on_stream_error(self, error: BaseException) -> None:
+        guarded("ending the span of a failed stream", self._self_call.end, error)
+
+
+class TracedStream(_CallHooks, SyncStreamWrapper[Any]):
     def __iter__(self) -> Any:
         inner = iter(self.__wrapped__)
         return self if inner is self.__wrapped__ else self._read(inner)
@@ -61,35 +88,12 @@ class TracedStream(SyncStreamWrapper[Any]):
         own = self.__wrapped__ if hasattr(type(self.__wrapped__), "__next__") else self._self_iterator
         return self._advance(lambda: next(own))
 
-    if not TYPE_CHECKING:
-        def __getattr__(self, name: str) -> Any:
-            if name == "until_done" and hasattr(self.__wrapped__, name):
-                return self._until_done
-            return super().__getattr__(name)
-
     def _until_done(self) -> None:
         for _ in self:
             pass
 
-    def _process_chunk(self, chunk: Any) -> None:
-        guarded("reading a streamed event", self._self_read_chunk, chunk)
 
-    def _on_stream_end(self) -> None:
-        guarded("ending the span of a stream", self._self_call.end)
-
-    def _on_stream_error(self, error: BaseException) -> None:
-        guarded("ending the span of a failed stream", self._self_call.end, error)
-
-
-class TracedAsyncStream(AsyncStreamWrapper[Any]):
-    def __init__(self, stream: Any, call: StreamedCall, read_chunk: Callable[[Any], None]) -> None:
-        super().__init__(stream)
-        self._self_call = call
-        self._self_read_chunk = read_chunk
-
-    def _execution_context(self) -> AbstractContextManager[None]:
-        return self._self_call.activate()
-
+class TracedAsyncStream(_CallHooks, AsyncStreamWrapper[Any]):
     def __aiter__(self) -> Any:
         inner = aiter(self.__wrapped__)
         return self if inner is self.__wrapped__ else self._read(inner)
@@ -106,21 +110,6 @@ class TracedAsyncStream(AsyncStreamWrapper[Any]):
         own = self.__wrapped__ if hasattr(type(self.__wrapped__), "__anext__") else self._self_aiter
         return await self._advance(lambda: anext(own))
 
-    if not TYPE_CHECKING:
-        def __getattr__(self, name: str) -> Any:
-            if name == "until_done" and hasattr(self.__wrapped__, name):
-                return self._until_done
-            return super().__getattr__(name)
-
     async def _until_done(self) -> None:
         async for _ in self:
             pass
-
-    def _process_chunk(self, chunk: Any) -> None:
-        guarded("reading a streamed event", self._self_read_chunk, chunk)
-
-    def _on_stream_end(self) -> None:
-        guarded("ending the span of a stream", self._self_call.end)
-
-    def _on_stream_error(self, error: BaseException) -> None:
-        guarded("ending the span of a failed stream", self._self_call.end, error)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+from in_memory import no_content_variable, taken_off_after  # noqa: F401 - the fixture is used from here
 
 
 def _openapi_client_installed() -> bool:
@@ -26,23 +27,10 @@ else:
         return f"client under test: ogx-client {VERSION} (OpenAPI-generated)"
 
 
-@pytest.fixture(autouse=True)
-def no_content_variable(monkeypatch):
-    monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
-
-
 @pytest.fixture
 def traced():
     """make(**kwargs) -> Traced over one canned server; every instrumentor made is taken off."""
     from openapi_clients.support import Traced, canned_server
 
-    with canned_server() as canned:
-        made: list = []
-
-        def make(**kwargs):
-            made.append(Traced(canned, **kwargs))
-            return made[-1]
-
+    with canned_server() as canned, taken_off_after(lambda **kwargs: Traced(canned, **kwargs)) as make:
         yield make
-        for one in made:
-            one.instrumentor.uninstrument()

@@ -7,20 +7,17 @@ an async HTTP client, and every call fails): ``HAS_ASYNC_APIS`` says whether thi
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.metadata
-import json
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import ogx_client
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from in_memory import InMemoryTraced
+from ogx_client.async_stream import AsyncStream
 
 from canned_llama_stack import CannedLlamaStack, rag_response, serving
 from llama_stack_otel_instrumentation import OgxClientInstrumentor
@@ -39,6 +36,19 @@ FILE_SEARCH = {"type": "file_search", "vector_store_ids": ["vs_1"]}
 MESSAGES = [{"role": "user", "content": QUESTION}]
 
 
+def answer_async(t: Any, create: Callable[[Any], Awaitable[Any]], *, streamed: bool) -> Any:
+    """What create(async client) gives the app: an answer, or a stream (the client's own
+    ``AsyncStream``, checked) read whole into its chunks."""
+    async def call() -> Any:
+        answer = await create(t.async_client())
+        if not streamed:
+            return answer
+        assert isinstance(answer, AsyncStream)
+        return [chunk async for chunk in answer]
+
+    return asyncio.run(call())
+
+
 @contextmanager
 def canned_server() -> Iterator[CannedLlamaStack]:
     with serving(CannedLlamaStack(answer=list(ANSWER), chunk_text=CHUNK_TEXT)) as canned:
@@ -46,43 +56,14 @@ def canned_server() -> Iterator[CannedLlamaStack]:
         yield canned
 
 
-def recorded(spans) -> str:
-    """Everything the spans say, as one string to look for canaries in."""
-    return json.dumps([[s.name, dict(s.attributes), [[e.name, dict(e.attributes)] for e in s.events],
-                        s.status.description] for s in spans], default=str)
-
-
-class Traced:
-    """The instrumentor on an in-memory tracer and meter provider, and a canned server."""
+class Traced(InMemoryTraced):
+    """The ogx-client instrumentor on in-memory providers, and a canned server."""
 
     def __init__(self, canned: CannedLlamaStack) -> None:
-        self.canned = canned
-        self.exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
-        self.instrumentor = OgxClientInstrumentor()
-
-    def instrument(self, **kwargs: Any) -> None:
-        self.instrumentor.instrument(tracer_provider=self.tracer_provider, meter_provider=self.meter_provider,
-                                     **kwargs)
+        super().__init__(canned, OgxClientInstrumentor())
 
     def client(self) -> Any:
         return ogx_client.OgxClient(base_url=self.canned.url)
 
     def async_client(self) -> Any:
         return ogx_client.AsyncOgxClient(base_url=self.canned.url)
-
-    def spans(self) -> dict:
-        return {s.name: s for s in self.exporter.get_finished_spans()}
-
-    def span_list(self) -> list:
-        return list(self.exporter.get_finished_spans())
-
-    def points(self, name: str, operation: str) -> list:
-        """(attributes, point) of one metric for one operation."""
-        data = self.reader.get_metrics_data()
-        return [(dict(p.attributes), p) for rm in (data.resource_metrics if data else [])
-                for sm in rm.scope_metrics for m in sm.metrics if m.name == name for p in m.data.data_points
-                if p.attributes.get("gen_ai.operation.name") == operation]

@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import re
 
 import ogx_client
 import pytest
+from in_memory import recorded
 from ogx_client.async_stream import AsyncStream
 from ogx_client.exceptions import BadRequestException
 from ogx_client.stream import Stream
 from opentelemetry.trace import SpanKind, StatusCode
+from shared_checks import a_streamed_turn_with_both_sides_tools, assert_the_http_call_nests_under_invoke_agent
 
-from canned_llama_stack import CHAT_ID, MODEL, function_call_response
+from canned_llama_stack import CHAT_ID, MODEL
 from llama_stack_otel_instrumentation import agent_name
 from llama_stack_otel_instrumentation import semconv as genai
 from llama_stack_otel_instrumentation.adapters import openapi, stainless
@@ -35,8 +36,8 @@ from openapi_clients.support import (
     MESSAGES,
     QUESTION,
     agent_module,
+    answer_async,
     needs_async_apis,
-    recorded,
 )
 
 EMBEDDING_MODEL = "sentence-transformers/all-minilm"
@@ -114,9 +115,9 @@ def test_a_whole_response_is_invoke_agent_with_its_file_search(traced, form):
         genai.INPUT_TOKENS: 120, genai.OUTPUT_TOKENS: 9, genai.ANSWER_CHARS: len("".join(ANSWER)),
         genai.SERVER_ADDRESS: "127.0.0.1", genai.SERVER_PORT: port, genai.OPENINFERENCE_SPAN_KIND: "AGENT"}
     assert genai.TIME_TO_FIRST_CHUNK not in invoke.attributes
-    [(attrs, duration)] = t.points(genai.OPERATION_DURATION, "invoke_agent")
+    [(attrs, duration)] = t.metric(genai.OPERATION_DURATION, "invoke_agent")
     assert duration.count == 1 and attrs[genai.REQUEST_MODEL] == MODEL
-    assert {a[genai.TOKEN_TYPE]: p.sum for a, p in t.points(genai.TOKEN_USAGE, "invoke_agent")} == {
+    assert {a[genai.TOKEN_TYPE]: p.sum for a, p in t.metric(genai.TOKEN_USAGE, "invoke_agent")} == {
         "input": 120, "output": 9}
     assert not any(canary in recorded(spans) for canary in CANARIES)
 
@@ -135,7 +136,7 @@ def test_a_streamed_response_is_read_as_the_app_reads_it(traced):
     assert invoke.attributes[genai.RESPONSE_ID] == "resp_1" and invoke.attributes[genai.INPUT_TOKENS] == 120
     assert 0 < invoke.attributes[genai.TIME_TO_FIRST_CHUNK] < (invoke.end_time - invoke.start_time) / 1e9
     assert "execute_tool file_search" in t.spans()
-    [(_, first_chunk)] = t.points(genai.TIME_TO_FIRST_CHUNK_METRIC, "invoke_agent")
+    [(_, first_chunk)] = t.metric(genai.TIME_TO_FIRST_CHUNK_METRIC, "invoke_agent")
     assert first_chunk.count == 1
 
 
@@ -144,15 +145,8 @@ def test_a_streamed_response_is_read_as_the_app_reads_it(traced):
 def test_an_async_response(traced, streamed):
     t = traced()
     t.instrument()
-
-    async def call():
-        answer = await t.async_client().responses.create(**RESPONSE_BODY, stream=streamed)
-        if streamed:
-            assert isinstance(answer, AsyncStream)
-            return [event async for event in answer]
-        return answer
-
-    answer = asyncio.run(call())
+    answer = answer_async(t, lambda client: client.responses.create(**RESPONSE_BODY, stream=streamed),
+                          streamed=streamed)
     assert (len(answer) == len(t.canned.response)) if streamed else answer.id == "resp_1"
     invoke = the_only(t.span_list(), "invoke_agent")
     assert invoke.attributes[genai.RESPONSE_ID] == "resp_1" and invoke.attributes[genai.OUTPUT_TOKENS] == 9
@@ -183,8 +177,8 @@ def test_a_chat_completion_is_chat_model(traced, streamed):
         genai.RESPONSE_ID: CHAT_ID, genai.REQUEST_STREAM: streamed, genai.FINISH_REASONS: ("stop",),
         genai.INPUT_TOKENS: 11, genai.OUTPUT_TOKENS: 4, genai.OPENINFERENCE_SPAN_KIND: "LLM"}
     assert (genai.TIME_TO_FIRST_CHUNK in chat.attributes) is streamed
-    assert {a[genai.TOKEN_TYPE]: p.sum for a, p in t.points(genai.TOKEN_USAGE, "chat")} == {"input": 11, "output": 4}
-    assert len(t.points(genai.TIME_TO_FIRST_CHUNK_METRIC, "chat")) == int(streamed)
+    assert {a[genai.TOKEN_TYPE]: p.sum for a, p in t.metric(genai.TOKEN_USAGE, "chat")} == {"input": 11, "output": 4}
+    assert len(t.metric(genai.TIME_TO_FIRST_CHUNK_METRIC, "chat")) == int(streamed)
     assert not any(canary in recorded([chat]) for canary in CANARIES)
 
 
@@ -193,14 +187,11 @@ def test_a_chat_completion_is_chat_model(traced, streamed):
 def test_an_async_chat_completion(traced, streamed):
     t = traced()
     t.instrument()
-
-    async def call():
-        answer = await t.async_client().chat.completions.create(model=MODEL, messages=MESSAGES, stream=streamed)
-        if streamed:
-            return "".join([c.choices[0].delta.content or "" async for c in answer if c.choices])
-        return answer.choices[0].message.content
-
-    assert asyncio.run(call()) == "".join(ANSWER)
+    answer = answer_async(t, lambda client: client.chat.completions.create(model=MODEL, messages=MESSAGES,
+                                                                           stream=streamed), streamed=streamed)
+    text = "".join(c.choices[0].delta.content or "" for c in answer if c.choices) if streamed else \
+        answer.choices[0].message.content
+    assert text == "".join(ANSWER)
     [chat] = t.span_list()
     assert chat.attributes[genai.FINISH_REASONS] == ("stop",) and chat.attributes[genai.OUTPUT_TOKENS] == 4
     assert (genai.TIME_TO_FIRST_CHUNK in chat.attributes) is streamed
@@ -296,7 +287,7 @@ def test_a_server_error_reaches_the_app_as_before_and_fails_the_span(traced, str
     assert invoke.status.status_code == StatusCode.ERROR
     assert invoke.attributes[genai.ERROR_TYPE] == "BadRequestException"
     assert not any(canary in recorded(t.span_list()) for canary in CANARIES)
-    [(attrs, _)] = t.points(genai.OPERATION_DURATION, "invoke_agent")
+    [(attrs, _)] = t.metric(genai.OPERATION_DURATION, "invoke_agent")
     assert attrs[genai.ERROR_TYPE] == "BadRequestException"
 
 
@@ -344,64 +335,19 @@ def test_the_http_info_variants_pass_untraced_and_unread(traced):
 
 
 def test_the_http_call_and_its_traceparent_nest_under_the_genai_span(traced):
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
-    t = traced()
-    t.instrument()
-    HTTPXClientInstrumentor().instrument(tracer_provider=t.tracer_provider)
-    try:
-        client = t.client()  # made after: httpx's instrumentation wraps the clients made from then on
-        list(create_response(client, "keywords", stream=True))
-    finally:
-        HTTPXClientInstrumentor().uninstrument()
-    spans = t.spans()
-    invoke, http = spans["invoke_agent"], spans["POST"]
-    assert http.parent.span_id == invoke.context.span_id
-    [seen] = [s for s in t.canned.seen if s.path == "/v1/responses"]
-    assert re.fullmatch(rf"00-{invoke.context.trace_id:032x}-{http.context.span_id:016x}-0[13]",
-                        seen.headers["traceparent"])
+    assert_the_http_call_nests_under_invoke_agent(traced(), lambda client: list(create_response(client, "keywords",
+                                                                                                stream=True)))
 
 
 # --- The library's Agent
 
 
-def pid_tool(ran: list):
-    from ogx_client.lib.agents.client_tool import client_tool
-
-    @client_tool
-    def lookup_pid(name: str) -> str:
-        """Find the id of a running process.
-
-        :param name: the process name
-        """
-        ran.append(name)
-        return "4242"
-
-    return lookup_pid
-
-
 def test_an_agents_streamed_turn_is_one_invoke_agent_with_both_sides_tools(traced):
-    ran: list = []
-    t = traced()
-    t.canned.responses_first = [function_call_response(name="lookup_pid", arguments='{"name": "node"}')]
-    t.instrument()
-    with agent_name("rag-agent"):
-        agent = agent_module.Agent(t.client(), model=MODEL, instructions=INSTRUCTIONS,
-                                   tools=[FILE_SEARCH, pid_tool(ran)])
-        session = agent.create_session("s")
-        chunks = list(agent.create_turn(messages=MESSAGES, session_id=session))
-    assert ran == ["node"] and type(chunks[-1].event).__name__ == "TurnCompleted"
-    assert [s.path for s in t.canned.seen].count("/v1/responses") == 2  # a tool round trip
-    spans = t.span_list()
-    assert [s.name for s in spans if s.name.startswith("invoke_agent")] == ["invoke_agent rag-agent"]
-    invoke = the_only(spans, "invoke_agent")
-    by_name = {s.name: s for s in spans}
-    assert by_name["execute_tool lookup_pid"].parent.span_id == invoke.context.span_id
-    assert by_name["execute_tool file_search"].parent.span_id == invoke.context.span_id
-    assert by_name["create_conversation"].attributes[genai.CONVERSATION_ID] == "conv_1"
+    turn = a_streamed_turn_with_both_sides_tools(traced(), agent_module, instructions=INSTRUCTIONS, messages=MESSAGES)
+    invoke = turn.invoke
     assert (invoke.attributes[genai.CONVERSATION_ID], invoke.attributes[genai.DATA_SOURCE_ID]) == ("conv_1", "vs_1")
     assert invoke.attributes[genai.INPUT_TOKENS] == 120
-    assert not any(canary in recorded(spans) for canary in CANARIES)
+    assert not any(canary in recorded(turn.spans) for canary in CANARIES)
 
 
 def test_an_agents_whole_turn(traced):

@@ -16,6 +16,7 @@ from typing import Any
 from ogx_client.async_stream import AsyncStream
 from ogx_client.exceptions import ApiException
 from ogx_client.stream import Stream
+from shared_checks import with_and_without
 
 from canned_llama_stack import MODEL, function_call_response
 from openapi_clients.support import FILE_SEARCH, INSTRUCTIONS, MESSAGES, QUESTION, agent_module
@@ -164,26 +165,20 @@ def agent_session(client: Any, canned: Any) -> list:
 
 def test_the_sync_calls_give_the_app_the_same_with_and_without_the_instrumentor(traced):
     t = traced()
-    without = sync_session(t.client(), t.canned)
-    t.instrument()
-    with_it = sync_session(t.client(), t.canned)
+    without, with_it = with_and_without(t, lambda: sync_session(t.client(), t.canned))
     assert with_it == without
     assert len(t.span_list()) >= 10  # and it did trace them
 
 
 def test_the_async_calls_give_the_app_the_same_with_and_without_the_instrumentor(traced):
     t = traced()
-    without = asyncio.run(async_session(t.async_client(), t.canned))
-    t.instrument()
-    with_it = asyncio.run(async_session(t.async_client(), t.canned))
+    without, with_it = with_and_without(t, lambda: asyncio.run(async_session(t.async_client(), t.canned)))
     assert with_it == without
 
 
 def test_the_agents_turns_are_the_same_with_and_without_the_instrumentor(traced):
     t = traced()
-    without = agent_session(t.client(), t.canned)
-    t.instrument()
-    with_it = agent_session(t.client(), t.canned)
+    without, with_it = with_and_without(t, lambda: agent_session(t.client(), t.canned))
     assert with_it == without
     assert [s.name for s in t.span_list()].count("invoke_agent") == 2
 
@@ -201,6 +196,5 @@ def test_the_async_agents_turn_is_the_same_with_and_without_the_instrumentor(tra
         return [session, await attempt_async(chunks)]
 
     t = traced()
-    without = asyncio.run(turn(t.async_client()))
-    t.instrument()
-    assert asyncio.run(turn(t.async_client())) == without
+    without, with_it = with_and_without(t, lambda: asyncio.run(turn(t.async_client())))
+    assert with_it == without
