@@ -7,8 +7,15 @@ import socket
 import ssl
 from urllib.parse import urlsplit
 
-# A server's message for an error line, folded the way the instrumentor folds it for spans.
-from llama_stack_otel_instrumentation.failures import one_line
+
+def one_line(text: object, *, limit: int = 200) -> str:
+    """A server's message for an error line, folded the way the instrumentor folds it for spans.
+    Imported when first needed: the instrumentor's package brings OpenTelemetry's instrumentation
+    machinery with it (45 ms), which --help and a bad flag need not wait for."""
+    from llama_stack_otel_instrumentation.failures import one_line as fold
+
+    return fold(text, limit=limit)
+
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # unexpected failure (a bug, or something we did not foresee)
