@@ -150,5 +150,5 @@ def translate_client_error(exc: BaseException, url: str) -> UserError | None:
     if isinstance(exc, APIError):  # an error event in a stream: llama-stack-client 0.7 raises it as such
         request = exc.request
         failed = f"Llama Stack at {url} reported an error in its answer to {request.method} {request.url.path}"
-        return UserError(f"{failed}: {one_line(exc.message)}", exit_code=EXIT_SERVER, trace_message=failed)
+        return UserError(f"{failed}: {one_line(without_key(str(exc.message)))}", exit_code=EXIT_SERVER, trace_message=failed)
     return None

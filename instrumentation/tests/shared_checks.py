@@ -48,8 +48,9 @@ def assert_the_http_call_nests_under_invoke_agent(t: Any, call: Callable[[Any], 
     return spans
 
 
-def pid_tool(agent_module: Any, ran: list):
-    """A client tool (the Agent runs it): each run adds (name, time.time_ns()) to ``ran``."""
+def pid_tool(agent_module: Any, ran: list, client: Any = None):
+    """A client tool (the Agent runs it): each run adds (name, time.time_ns()) to ``ran``, and
+    with a client makes a chat completion of its own (the app's code using the client)."""
     client_tool = import_module(agent_module.__name__.rsplit(".", 1)[0] + ".client_tool").client_tool
 
     @client_tool
@@ -59,6 +60,8 @@ def pid_tool(agent_module: Any, ran: list):
         :param name: the process name
         """
         ran.append((name, time.time_ns()))
+        if client is not None:
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"pid of {name}?"}])
         return "4242"
 
     return lookup_pid
@@ -75,13 +78,15 @@ class ToolTurn:
 def a_streamed_turn_with_both_sides_tools(t: Any, agent_module: Any, *, instructions: str, messages: list) -> ToolTurn:
     """The Agent (as "rag-agent") streams one turn with file_search, the server's tool, and
     lookup_pid, a client tool the model calls once: the turn completes after a tool round trip,
-    as one invoke_agent with both tools' execute_tool under it, in the conversation it made."""
+    as one invoke_agent with both tools' execute_tool under it, in the conversation it made. The
+    client tool's own client call is traced as usual, under its execute_tool."""
     ran: list = []
     t.canned.responses_first = [function_call_response(name="lookup_pid", arguments='{"name": "node"}')]
     t.instrument()
     with agent_name("rag-agent"):
-        agent = agent_module.Agent(t.client(), model=MODEL, instructions=instructions,
-                                   tools=[FILE_SEARCH, pid_tool(agent_module, ran)])
+        client = t.client()
+        agent = agent_module.Agent(client, model=MODEL, instructions=instructions,
+                                   tools=[FILE_SEARCH, pid_tool(agent_module, ran, client)])
         session = agent.create_session("s")
         chunks = list(agent.create_turn(messages=messages, session_id=session))
     assert [name for name, _ in ran] == ["node"]
@@ -94,5 +99,7 @@ def a_streamed_turn_with_both_sides_tools(t: Any, agent_module: Any, *, instruct
     by_name = {s.name: s for s in spans}
     assert by_name["execute_tool lookup_pid"].parent.span_id == invoke.context.span_id
     assert by_name["execute_tool file_search"].parent.span_id == invoke.context.span_id
+    # The app's tool code: its chat completion is a span of its own, under the tool's span.
+    assert by_name[f"chat {MODEL}"].parent.span_id == by_name["execute_tool lookup_pid"].context.span_id
     assert by_name["create_conversation"].attributes[genai.CONVERSATION_ID] == "conv_1"
     return ToolTurn(spans=spans, invoke=invoke, by_name=by_name, ran=ran)

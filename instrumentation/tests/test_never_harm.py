@@ -336,3 +336,34 @@ def test_on_this_client_what_it_skips_it_says_once(caplog):
         assert all(now is not before for now, before in zip(wrapped_functions(), originals, strict=True))
     finally:
         t.instrumentor.uninstrument()
+
+
+def test_content_capture_keeps_an_answers_http_headers_out_of_the_span():
+    """ogx-client 1.2+'s ApiException lists the answer's headers in its text (a Set-Cookie, a
+    WWW-Authenticate): even with content capture on, the span gets status, reason and body only."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from llama_stack_otel_instrumentation.failures import record_failure
+
+    class ApiException(Exception):  # the shape of ogx_client.exceptions.ApiException
+        def __init__(self) -> None:
+            self.status, self.reason, self.body = 401, "Unauthorized", '{"error": "Invalid or missing API key"}'
+            self.headers = {"set-cookie": "session=HCANARY-5e1f"}
+            super().__init__(f"({self.status})\nReason: {self.reason}\nHTTP response headers: {self.headers}\n"
+                             f"HTTP response body: {self.body}")
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    span = provider.get_tracer("t").start_span("s")
+    try:
+        raise ApiException()
+    except ApiException as error:
+        record_failure(span, error, capture_content=True)
+    span.end()
+    [finished] = exporter.get_finished_spans()
+    recorded = str(finished.status.description) + " ".join(str(dict(e.attributes or {})) for e in finished.events)
+    assert "Invalid or missing API key" in recorded and "401" in recorded  # content capture: the body is there
+    assert "HCANARY-5e1f" not in recorded

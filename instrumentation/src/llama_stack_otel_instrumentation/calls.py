@@ -41,7 +41,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.genai.handler import TelemetryHandler
 from opentelemetry.util.genai.types import Error
 
-from llama_stack_otel_instrumentation import semconv
+from llama_stack_otel_instrumentation import scope, semconv
 from llama_stack_otel_instrumentation.failures import record_failure, safe_error_message
 from llama_stack_otel_instrumentation.payloads import as_json, text_parts
 from llama_stack_otel_instrumentation.version import __version__
@@ -113,9 +113,11 @@ class Recorder:
 
     def fail(self, invocation: Any, error: BaseException) -> None:
         """End a util-genai invocation with the app's failure, in words safe for the trace."""
-        record_failure(invocation.span, error, capture_content=self.capture)
-        invocation.fail(Error(message=safe_error_message(error, capture_content=self.capture),
-                              type=type(error).__qualname__, exception=error))
+        try:
+            record_failure(invocation.span, error, capture_content=self.capture)
+        finally:  # the span ends whatever the recording did
+            invocation.fail(Error(message=safe_error_message(error, capture_content=self.capture),
+                                  type=type(error).__qualname__, exception=error))
 
 
 class Call:
@@ -183,7 +185,18 @@ class AgentCall(Call):
         self.started = time.perf_counter()
         self.text: list[str] = []
         self.tools: dict[str, Any] = {}  # open execute_tool invocations, by call id
+        self.client_tools: list[str] = []  # the open ones the Agent runs in this process, by call id
         self.usage: tuple[int, int] | None = None
+
+    def activate(self) -> AbstractContextManager[None]:
+        """The span current inside the block (a read of the stream). While the Agent runs a
+        client-side tool, that is the tool's execute_tool, with the app's calls traced again: the
+        tool is the app's code, and what it does through the client (and its own spans) belongs
+        under the tool, not hidden in the turn. Otherwise the invoke_agent span."""
+        if self.client_tools and self.client_tools[-1] in self.tools:
+            tool_context = self.tools[self.client_tools[-1]].context
+            return _attached(otel_context.set_value(scope.INSIDE_AGENT_CALL, False, tool_context))
+        return self.invocation.activate()
 
     # --- What the answer says, as it arrives
 
@@ -208,6 +221,8 @@ class AgentCall(Call):
         kind = semconv.KIND_RETRIEVER if tool_type == "datastore" else semconv.KIND_TOOL
         invocation.attributes[semconv.OPENINFERENCE_SPAN_KIND] = kind
         self.tools[call_id] = invocation
+        if tool_type == "function":
+            self.client_tools.append(call_id)
 
     def tool_done(self, call_id: str, *, tool: str, tool_type: str | None, attributes: Mapping[str, Any],
                   arguments: Any, result: Any) -> None:
@@ -215,6 +230,8 @@ class AgentCall(Call):
         announced the call)."""
         self.tool_started(call_id, tool=tool, tool_type=tool_type)
         invocation = self.tools.pop(call_id)
+        if call_id in self.client_tools:
+            self.client_tools.remove(call_id)
         invocation.attributes.update(attributes)
         if arguments is not None:
             self.recorder.content(invocation.attributes, semconv.TOOL_CALL_ARGUMENTS, arguments)
@@ -234,9 +251,14 @@ class AgentCall(Call):
     # --- The end
 
     def before_end(self, error: BaseException | None) -> None:
-        """Answer size (and text, with the opt-in), usage; tools still open end with the call."""
+        """Answer size (and text, with the opt-in), usage; tools still open end with the call,
+        failed if it failed."""
         for invocation in self.tools.values():
-            guarded("ending a tool span", invocation.stop)
+            if error is not None:
+                guarded("ending a failed tool span", self.recorder.fail, invocation, error)
+            else:
+                guarded("ending a tool span", invocation.stop)
+        self.client_tools.clear()
         answer = "".join(self.text).strip()
         self.attributes[semconv.ANSWER_CHARS] = len(answer)
         if self.text:
@@ -394,3 +416,13 @@ class SpanCall:
                 if error is not None:
                     point[semconv.ERROR_TYPE] = type(error).__qualname__
                 self.recorder.operation_duration.record(time.perf_counter() - self.started, point)
+
+
+@contextmanager
+def _attached(context: otel_context.Context) -> Iterator[None]:
+    """context current inside the block."""
+    token = otel_context.attach(context)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)

@@ -21,10 +21,18 @@ def one_line(text: object, *, limit: int = 200) -> str:
     return " ".join(str(text).split())[:limit]
 
 
+def content_message(exc: BaseException) -> str:
+    """An exception's text for a span that may hold content — but not an answer's HTTP headers
+    (Set-Cookie, WWW-Authenticate, ...), which ogx-client 1.2+'s ApiException lists in its text."""
+    if getattr(exc, "headers", None) is not None and hasattr(exc, "status") and hasattr(exc, "body"):
+        return f"({exc.status}) {getattr(exc, 'reason', None) or ''}: {exc.body}"
+    return str(exc)
+
+
 def safe_error_message(exc: BaseException, *, capture_content: bool) -> str:
     """What an exception event may say."""
     if capture_content:
-        return str(exc)
+        return content_message(exc)
     own = getattr(exc, "trace_message", None)
     if own:
         return str(own)
@@ -41,7 +49,7 @@ def record_failure(span: Span, exc: BaseException, *, capture_content: bool) -> 
     """The exception event, error status and error.type, with safe_error_message's text."""
     message = safe_error_message(exc, capture_content=capture_content)
     attributes = {"exception.message": message}
-    if not capture_content:
+    if not capture_content or message != str(exc):
         # A formatted traceback ends with (and chains) the full messages: keep the frames only.
         frames = "".join(traceback.format_tb(exc.__traceback__))
         attributes["exception.stacktrace"] = (f"Traceback (most recent call last):\n{frames}"

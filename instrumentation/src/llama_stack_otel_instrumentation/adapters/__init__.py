@@ -64,7 +64,7 @@ def resolve(hook: Hook) -> tuple[Any, str] | None:
     """The class (or module) and attribute a hook wraps, if this client version has them."""
     try:
         owner: Any = importlib.import_module(hook.module)
-    except ImportError:
+    except Exception:  # noqa: BLE001 - not importable here, whatever the reason: not hooked
         return None
     *classes, name = hook.path.split(".")
     for part in classes:
