@@ -54,7 +54,7 @@ from llama_stack_otel_instrumentation.chat import ChatEvents, InferenceEvents
 from llama_stack_otel_instrumentation.payloads import field as read
 from llama_stack_otel_instrumentation.payloads import last_user_text, text_parts
 from llama_stack_otel_instrumentation.responses import ResponseEvents
-from llama_stack_otel_instrumentation.results import EmbeddingResult, SearchResult, ToolResult
+from llama_stack_otel_instrumentation.results import EmbeddingResult, SearchResult, ToolResult, Whole
 from llama_stack_otel_instrumentation.streams import TracedAsyncStream, TracedStream
 from llama_stack_otel_instrumentation.turns import TurnEvents, tool_type
 
@@ -103,22 +103,11 @@ class Traced(Protocol):
 Start = Callable[[Context], tuple[Traced, Reader]]
 
 
-class _NoReader:
-    def __call__(self, chunk: Any) -> None:
-        pass
-
-    def whole(self, result: Any) -> None:
-        pass
-
-
-class _LearnId:
+class _LearnId(Whole):
     """Reads the id a creation answered with into its span (and remembers a created agent)."""
 
     def __init__(self, span: SpanCall, attribute: str, key: str, then: Callable[[str], None] | None = None) -> None:
         self.span, self.attribute, self.key, self.then = span, attribute, key, then
-
-    def __call__(self, chunk: Any) -> None:
-        pass
 
     def whole(self, result: Any) -> None:
         value = read(result, self.key)
@@ -315,7 +304,7 @@ class Operations:
         span = SpanCall(recorder, f"{semconv.CREATE_AGENT} {name}" if name else semconv.CREATE_AGENT,
                         attributes=attributes, context=context, record_duration=True)
 
-        class AgentId(_NoReader):
+        class AgentId(Whole):
             def whole(self, result: Any) -> None:
                 agent_id = agent_id_of(result)
                 if agent_id:

@@ -7,7 +7,8 @@
                  ``metadata.document_ids``)
     execute_tool 0.2.x ``tool_runtime.invoke_tool``: ``content``, ``error_message``
 
-None of them streams: a chunk reader that never gets a chunk keeps the shared interface.
+None of them streams: ``Whole`` is the chunk reader that never gets a chunk, which keeps the
+shared interface; each reads its answer in ``whole``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,20 @@ from llama_stack_otel_instrumentation.failures import one_line
 from llama_stack_otel_instrumentation.payloads import field, text_of
 
 
-class EmbeddingResult:
-    def __init__(self, call: EmbeddingCall) -> None:
-        self.call = call
+class Whole:
+    """A reader of an answer that comes at once: no chunk ever arrives, and by default the
+    answer adds nothing to the span."""
 
     def __call__(self, chunk: Any) -> None:
         pass
+
+    def whole(self, result: Any) -> None:
+        pass
+
+
+class EmbeddingResult(Whole):
+    def __init__(self, call: EmbeddingCall) -> None:
+        self.call = call
 
     def whole(self, result: Any) -> None:
         vectors = [field(item, "embedding") for item in field(result, "data") or []] or field(result, "embeddings") or []
@@ -33,12 +42,9 @@ class EmbeddingResult:
                            input_tokens=field(field(result, "usage"), "prompt_tokens"), model=field(result, "model"))
 
 
-class SearchResult:
+class SearchResult(Whole):
     def __init__(self, call: RetrievalCall) -> None:
         self.call = call
-
-    def __call__(self, chunk: Any) -> None:
-        pass
 
     def whole(self, result: Any) -> None:
         if field(result, "data") is not None:  # a vector store's search
@@ -52,12 +58,9 @@ class SearchResult:
         self.call.found(texts)
 
 
-class ToolResult:
+class ToolResult(Whole):
     def __init__(self, call: ToolCall) -> None:
         self.call = call
-
-    def __call__(self, chunk: Any) -> None:
-        pass
 
     def whole(self, result: Any) -> None:
         self.call.answered(text_of(field(result, "content", "")))
