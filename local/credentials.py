@@ -114,18 +114,23 @@ def write_private(path: Path, text: str) -> None:
 def still_valid(certfile: Path) -> bool:
     if not certfile.exists():
         return False
-    result = subprocess.run(["openssl", "x509", "-checkend", str(RENEW_BEFORE_S), "-noout", "-in", str(certfile)],
-                            capture_output=True)
-    return result.returncode == 0
+    try:
+        openssl("x509", "-checkend", str(RENEW_BEFORE_S), "-noout", "-in", str(certfile))
+    except CredentialsError as problem:
+        if "not on PATH" in str(problem):
+            raise
+        return False  # expires within RENEW_BEFORE_S, or unreadable: make it again
+    return True
 
 
-def make(folder: Path, *, host: str = DEFAULT_HOST, ca_name: str = "llama-stack-otel local CA") -> Credentials:
-    """A new set in folder: CA, server certificate for host, API key."""
+def make(folder: Path, *, host: str = DEFAULT_HOST, ca_name: str = "llama-stack-otel local CA",
+         api_key: str | None = None) -> Credentials:
+    """A new set in folder: CA, server certificate for host, and the API key (a new one unless given)."""
     made = Credentials(folder, host)
     make_ca(folder, name=ca_name)
     sign_server_certificate(ca_file=made.ca_file, ca_key=made.ca_key, certfile=made.certfile, keyfile=made.keyfile,
                             host=host)
-    write_private(made.api_key_file, secrets.token_urlsafe(32) + "\n")
+    write_private(made.api_key_file, (api_key or secrets.token_urlsafe(32)) + "\n")
     return made
 
 
@@ -140,8 +145,5 @@ def ensure(folder: Path | None = None, *, host: str = DEFAULT_HOST) -> Credentia
             return wanted
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
-        key = wanted.api_key() if wanted.api_key_file.exists() else None
-        made = make(folder, host=host)
-        if key:  # a client keeps working with the key it was given
-            write_private(made.api_key_file, key + "\n")
-        return made
+        # A client keeps working with the key it was given: only the certificates are made anew.
+        return make(folder, host=host, api_key=wanted.api_key() if wanted.api_key_file.exists() else None)
